@@ -1,0 +1,3 @@
+from outscale_cli.app import main
+
+main()

@@ -1,0 +1,147 @@
+"""The root command: registers the subcommands, --version, and turns every outcome into an
+exit status (the one place that prints errors and decides the code)."""
+
+import sys
+import traceback
+from collections.abc import Sequence
+from typing import Annotated, Any, Optional
+
+import typer
+from typer.core import TyperGroup
+
+from outscale_cli import __version__
+from outscale_cli.commands.chat import chat
+from outscale_cli.commands.fim import fim
+from outscale_cli.commands.mock_server import mock_server
+from outscale_cli.commands.models import models
+from outscale_cli.commands.ping import ping
+from outscale_cli.console import PROG, Environment
+from outscale_cli.errors import CliError
+from outscale_cli.status import ExitStatus
+
+
+class Root(TyperGroup):
+    """Runs the commands and maps what they raise to the documented exit codes."""
+
+    def main(  # type: ignore[override]
+        self,
+        args: Optional[Sequence[str]] = None,  # noqa: UP045
+        prog_name: Optional[str] = None,  # noqa: UP045
+        complete_var: Optional[str] = None,  # noqa: UP045
+        standalone_mode: bool = True,
+        **extra: Any,
+    ) -> Any:
+        argv = list(sys.argv[1:] if args is None else args)
+        try:
+            result = super().main(
+                args=argv,
+                prog_name=prog_name or PROG,
+                complete_var=complete_var,
+                standalone_mode=False,
+                **extra,
+            )
+            status = result if isinstance(result, int) else ExitStatus.OK
+        except BaseException as exc:  # noqa: B036 - this is the process's last word
+            status = report(exc, debug="--debug" in argv)
+        if standalone_mode:
+            sys.exit(int(status))
+        return status
+
+
+def report(exc: BaseException, debug: bool) -> int:
+    """Print one failure the documented way and return its exit status."""
+    env = Environment.from_process(debug=debug)
+    try:
+        if isinstance(exc, SystemExit):
+            return int(exc.code or 0) if not isinstance(exc.code, str) else 1
+        if isinstance(exc, BrokenPipeError):
+            return quiet_broken_pipe()
+        if isinstance(exc, KeyboardInterrupt):
+            env.error("interrupted")
+            return ExitStatus.INTERRUPTED
+        if isinstance(exc, CliError):
+            env.error(exc.message, exc.hint)
+            return exc.status
+        if _is_usage_error(exc):
+            return _usage_error(env, exc)
+        env.error(
+            f"internal error: {type(exc).__name__}: {exc}",
+            None if debug else "this is a bug; run again with --debug for the traceback, "
+            "and report it",
+        )
+        if debug:
+            env.stderr.write(env.scrub("".join(traceback.format_exception(exc))))
+        return ExitStatus.INTERNAL
+    except BrokenPipeError:
+        return quiet_broken_pipe()
+
+
+def quiet_broken_pipe() -> int:
+    """The reader went away (`... | head -1`): leave quietly, as pipelines expect."""
+    import os
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):
+        pass
+    return ExitStatus.OK
+
+
+def _is_usage_error(exc: BaseException) -> bool:
+    # Click's exceptions, which Typer vendors: recognised by shape, not by import.
+    return isinstance(getattr(exc, "exit_code", None), int) and hasattr(exc, "format_message")
+
+
+def _usage_error(env: Environment, exc: BaseException) -> int:
+    code = int(getattr(exc, "exit_code", 2))
+    message = exc.format_message()  # type: ignore[attr-defined]
+    ctx = getattr(exc, "ctx", None)
+    if type(exc).__name__ == "NoArgsIsHelpError":
+        env.stderr.write(message + "\n")
+        return ExitStatus.USAGE
+    where = ctx.command_path if ctx is not None else PROG
+    env.error(message.strip().replace("\n", " "), f"see '{where} --help'")
+    return code if code else ExitStatus.USAGE
+
+
+def _version(value: bool) -> None:
+    if value:
+        sys.stdout.write(f"{PROG} {__version__}\n")
+        raise typer.Exit()
+
+
+app = typer.Typer(
+    cls=Root,
+    name=PROG,
+    help="Query Mistral models on Outscale, or any Mistral-compatible server, from the shell.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+@app.callback()
+def root(
+    version: Annotated[
+        bool,
+        typer.Option("--version", "-V", callback=_version, is_eager=True, help="Print the version"),
+    ] = False,
+) -> None:
+    """Query Mistral models on Outscale, or any Mistral-compatible server, from the shell.
+
+    Exit codes: 0 ok, 1 bug, 2 usage, 3 configuration, 4 connection, 5 timeout,
+    6 error status, 7 bad answer, 8 model not served, 130 interrupted.
+    """
+
+
+app.command("chat")(chat)
+app.command("fim")(fim)
+app.command("models")(models)
+app.command("ping")(ping)
+app.command("mock-server")(mock_server)
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,205 @@
+"""What every command does around its request: settings, the stand-in, the client, the model,
+and (for chat and fim) the completion itself from request to rendered answer.
+
+The heavy modules (httpx through client.py, rich, the stand-in server) are imported here, when
+a command runs, never when the CLI starts.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any
+
+from outscale_cli.commands.options import Connection
+from outscale_cli.console import Environment
+from outscale_cli.errors import ConfigError, Interrupted, ServerError
+from outscale_cli.settings import Settings, load_settings
+
+if TYPE_CHECKING:
+    from outscale_cli.client import Client
+    from outscale_cli.render import Writer
+    from outscale_cli.stream import Delta
+
+MOCK_DEFAULT_MODEL = {"fim": "codestral-2405"}
+MOCK_FALLBACK_MODEL = "small-2409"
+MOCK_PACE = 0.01  # seconds a token: --mock shows streaming, briefly
+
+
+@dataclass
+class Session:
+    env: Environment
+    settings: Settings
+    client: Client
+
+    def list_models(self) -> Any:
+        return self.client.get_json("models")
+
+    def model(self) -> str:
+        """The configured model or, when none is, the one model the server serves."""
+        if self.settings.model:
+            return self.settings.model
+        try:
+            listing = self.list_models()
+        except ServerError as exc:
+            if exc.http_status in (404, 405):
+                raise ConfigError(
+                    "no model set: set OUTSCALE_MODEL_NAME or pass -m "
+                    "(the server does not list its models)",
+                    hint="e.g. -m small-2409",
+                ) from None
+            raise
+        cards = model_cards(listing)
+        only = single_model(cards)
+        if only is not None:
+            self.env.debug_line(f"no model set; the server serves only {only}")
+            return only
+        ids = [str(c.get("id")) for c in cards]
+        served = f"; the server serves: {', '.join(ids)}" if ids else ""
+        raise ConfigError(
+            f"no model set: set OUTSCALE_MODEL_NAME or pass -m{served}",
+            hint=f"e.g. -m {ids[0]}" if ids else None,
+        )
+
+
+def model_cards(listing: Any) -> list[dict[str, Any]]:
+    """The model cards of a /v1/models answer ({"object": "list", "data": [...]} or a list)."""
+    data = listing.get("data") if isinstance(listing, dict) else listing
+    if not isinstance(data, list):
+        from outscale_cli.errors import BadResponse
+
+        raise BadResponse("the model list is not a list")
+    return [c for c in data if isinstance(c, dict) and isinstance(c.get("id"), str)]
+
+
+def single_model(cards: list[dict[str, Any]]) -> str | None:
+    """The one model served, counting entries that are another entry's alias as that entry."""
+    aliases = {a for c in cards for a in (c.get("aliases") or []) if isinstance(a, str)}
+    primary = [c["id"] for c in cards if c["id"] not in aliases] or [c["id"] for c in cards]
+    distinct = list(dict.fromkeys(primary))
+    return distinct[0] if len(distinct) == 1 else None
+
+
+def find_model(cards: list[dict[str, Any]], wanted: str) -> str | None:
+    """The id of the card whose id or alias is `wanted`."""
+    for card in cards:
+        if card["id"] == wanted or wanted in (card.get("aliases") or []):
+            return str(card["id"])
+    return None
+
+
+@contextmanager
+def session(
+    env: Environment, conn: Connection, *, command: str, default_retries: int = 2
+) -> Iterator[Session]:
+    """Settings resolved, the stand-in started if asked, the client open; closed after."""
+    settings = load_settings(conn.flags(), os.environ)
+    with ExitStack() as stack:
+        if conn.mock:
+            from outscale_cli.mock.server import MockConfig, MockServer
+
+            model = settings.model or MOCK_DEFAULT_MODEL.get(command, MOCK_FALLBACK_MODEL)
+            mock = stack.enter_context(MockServer(MockConfig(models=(model,), pace=MOCK_PACE)))
+            settings = replace(settings, server_url=mock.url, model=model)
+            env.debug_line(f"stand-in deployment serving {model} at {mock.url}")
+        settings.api_base  # noqa: B018 - raises the "no server URL" error before any work
+        from outscale_cli.client import Client
+
+        retries = settings.retries if settings.retries is not None else default_retries
+        client = stack.enter_context(Client(settings, env, retries))
+        yield Session(env, settings, client)
+
+
+@dataclass(frozen=True)
+class Output:
+    stream: bool = True
+    json: bool = False
+    usage: bool = False
+    show_thinking: bool = False
+    plain: bool = False
+    markdown: bool = True  # chat answers are Markdown; FIM completions are code
+    prefix: str | None = None
+
+
+def make_writer(env: Environment, out: Output) -> Writer:
+    from outscale_cli.render import MarkdownWriter, PlainWriter, PrefixStripper
+
+    writer: Writer
+    if env.stdout_isatty and out.markdown and not out.plain:
+        writer = MarkdownWriter(env.stdout)
+    else:
+        # Piped FIM output is spliced into files: exactly what the model produced.
+        writer = PlainWriter(env.stdout, final_newline=out.markdown or env.stdout_isatty)
+    if out.prefix:
+        writer = PrefixStripper(writer, out.prefix)
+    return writer
+
+
+def complete(s: Session, route: str, body: dict[str, Any], out: Output) -> None:
+    """Send one completion request and render its answer as it arrives."""
+    from outscale_cli.errors import BadResponse
+    from outscale_cli.render import ThinkingWriter, usage_line
+    from outscale_cli.stream import (
+        Completion,
+        check_error_object,
+        iter_deltas,
+        parse_json_object,
+    )
+
+    env = s.env
+    completion = Completion()
+    writer = None if out.json else make_writer(env, out)
+    thinking = ThinkingWriter(env) if out.show_thinking else None
+    raw: dict[str, Any] | None = None
+    started = time.perf_counter()
+    first_token: float | None = None
+
+    def emit(delta: Delta) -> None:
+        nonlocal first_token
+        if delta.thinking and thinking is not None:
+            thinking.write(delta.thinking)
+        if delta.text:
+            if first_token is None:
+                first_token = time.perf_counter() - started
+            if thinking is not None:
+                thinking.close()
+            if writer is not None:
+                writer.write(delta.text)
+
+    def whole(obj: dict[str, Any]) -> dict[str, Any]:
+        check_error_object(obj)
+        emit(completion.add_response(obj))
+        return obj
+
+    try:
+        if not out.stream:
+            raw = whole(s.client.post_json(route, body))
+        else:
+            with s.client.post_stream(route, body) as answer:
+                if answer.content_type == "application/json":  # the server ignored stream
+                    raw = whole(parse_json_object(answer.read(), "response"))
+                elif answer.content_type not in ("text/event-stream", ""):
+                    raise BadResponse(
+                        f"unexpected content type {answer.content_type!r} for a stream",
+                        hint="check that the server URL points at a Mistral API",
+                    )
+                else:
+                    for delta in iter_deltas(answer.chunks(), completion):
+                        emit(delta)
+    except KeyboardInterrupt:
+        raise Interrupted("interrupted") from None
+    finally:
+        # What was received stays on stdout, ended properly, even when the stream broke.
+        if thinking is not None:
+            thinking.close()
+        if writer is not None:
+            writer.finish()
+    total = time.perf_counter() - started
+    if out.json:
+        env.out(json.dumps(raw or completion.to_response(), ensure_ascii=False, indent=2) + "\n")
+    if out.usage:
+        env.info(usage_line(completion.usage, first_token if out.stream else None, total))

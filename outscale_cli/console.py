@@ -1,0 +1,98 @@
+"""The terminal edge: standard streams, TTY detection, colour policy, diagnostics on stderr.
+
+The only module that touches sys.std*: commands receive an `Environment` (built once from the
+process, or by tests with the streams and TTY flags they want) and write through it.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass, field
+from typing import TextIO
+
+PROG = "outscale-cli"
+DIM = "\x1b[2m"
+RED = "\x1b[31m"
+YELLOW = "\x1b[33m"
+RESET = "\x1b[0m"
+
+
+@dataclass
+class Environment:
+    stdin: TextIO
+    stdout: TextIO
+    stderr: TextIO
+    stdin_isatty: bool
+    stdout_isatty: bool
+    stderr_isatty: bool
+    colour: bool  # ANSI on stderr
+    debug: bool = False
+    secrets: list[str] = field(default_factory=list)  # scrubbed from every diagnostic line
+
+    @classmethod
+    def from_process(cls, debug: bool = False) -> Environment:
+        no_colour = bool(os.environ.get("NO_COLOR")) or os.environ.get("TERM") == "dumb"
+        stderr_tty = _isatty(sys.stderr)
+        return cls(
+            stdin=sys.stdin,
+            stdout=sys.stdout,
+            stderr=sys.stderr,
+            stdin_isatty=_isatty(sys.stdin),
+            stdout_isatty=_isatty(sys.stdout),
+            stderr_isatty=stderr_tty,
+            colour=stderr_tty and not no_colour,
+            debug=debug,
+        )
+
+    # -- diagnostics: stderr only, one line each ------------------------------------------
+    def scrub(self, text: str) -> str:
+        for secret in self.secrets:
+            if secret:
+                text = text.replace(secret, "********")
+        return text
+
+    def _diag(self, label: str, text: str, colour: str) -> None:
+        line = self.scrub(text)
+        if self.colour:
+            self.stderr.write(f"{colour}{PROG}: {label}:{RESET} {line}\n")
+        else:
+            self.stderr.write(f"{PROG}: {label}: {line}\n")
+        self.stderr.flush()
+
+    def error(self, message: str, hint: str | None = None) -> None:
+        self._diag("error", message, RED)
+        if hint:
+            self.stderr.write(f"hint: {self.scrub(hint)}\n")
+            self.stderr.flush()
+
+    def warn(self, message: str) -> None:
+        self._diag("warning", message, YELLOW)
+
+    def debug_line(self, message: str) -> None:
+        if self.debug:
+            self._diag("debug", message, DIM)
+
+    def info(self, message: str) -> None:
+        """A plain line on stderr (usage figures, notices)."""
+        self.stderr.write(self.scrub(message) + "\n")
+        self.stderr.flush()
+
+    # -- the answer: stdout ---------------------------------------------------------------
+    def out(self, text: str) -> None:
+        self.stdout.write(text)
+        self.stdout.flush()
+
+    def read_stdin_bytes(self) -> bytes:
+        buffer = getattr(self.stdin, "buffer", None)
+        if buffer is not None:
+            data: bytes = buffer.read()
+            return data
+        return self.stdin.read().encode("utf-8")
+
+
+def _isatty(stream: TextIO | None) -> bool:
+    try:
+        return bool(stream is not None and stream.isatty())
+    except (ValueError, OSError):
+        return False

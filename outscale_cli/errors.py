@@ -1,0 +1,183 @@
+"""One exception family; each error carries its exit status, a message and a hint.
+
+    CliError                  exit 1 unless a subclass says otherwise
+    ├── UsageError            2  bad flags, values or input
+    ├── ConfigError           3  no server URL, no model, a bad setting
+    ├── ConnectionFailed      4  refused, DNS, TLS, reset before any byte
+    ├── TimedOut              5  connect or read timeout
+    ├── ServerError           6  an error status, or an error object inside a stream
+    ├── BadResponse           7  malformed answer, broken stream
+    ├── ModelNotServed        8  ping: the server answers without the model
+    └── Interrupted           130 Ctrl-C
+
+Only client.py turns httpx's exceptions into these; commands raise them and app.py prints
+them as `outscale-cli: error: ...` plus an optional `hint: ...` line.
+"""
+
+from __future__ import annotations
+
+import json
+from http import HTTPStatus
+from typing import Any
+
+from outscale_cli.status import ExitStatus
+
+
+class CliError(Exception):
+    status: ExitStatus = ExitStatus.INTERNAL
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+
+class UsageError(CliError):
+    status = ExitStatus.USAGE
+
+
+class ConfigError(CliError):
+    status = ExitStatus.CONFIG
+
+
+class ConnectionFailed(CliError):
+    status = ExitStatus.CONNECTION
+
+
+class TimedOut(CliError):
+    status = ExitStatus.TIMEOUT
+
+
+class BadResponse(CliError):
+    status = ExitStatus.BAD_RESPONSE
+
+
+class ModelNotServed(CliError):
+    status = ExitStatus.MODEL_NOT_SERVED
+
+
+class Interrupted(CliError):
+    status = ExitStatus.INTERRUPTED
+
+
+class ServerError(CliError):
+    """The server said no: an HTTP error status, or an error object in a stream."""
+
+    status = ExitStatus.HTTP_ERROR
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        http_status: int | None = None,
+        hint: str | None = None,
+        request_id: str | None = None,
+    ) -> None:
+        super().__init__(message, hint=hint)
+        self.http_status = http_status
+        self.request_id = request_id
+
+
+_HINTS = {
+    401: "check OUTSCALE_API_KEY: the server refused the credentials (or wants some)",
+    403: "check OUTSCALE_API_KEY: this key may not use that model or route",
+    404: "check the server URL and the model id (-m / OUTSCALE_MODEL_NAME)",
+    405: "check the server URL: this route is not served there",
+    413: "the prompt is too large for the server; send less input",
+    422: "a request field was refused; check the option named above",
+    429: "rate limited: wait a little, or raise --retries",
+}
+
+
+def hint_for_status(status: int) -> str | None:
+    if status in _HINTS:
+        return _HINTS[status]
+    if 500 <= status < 600:
+        return "the server failed; try again later or check the deployment's health"
+    return None
+
+
+def reason_phrase(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Error"
+
+
+def server_error(status: int, body: bytes, request_id: str | None = None) -> ServerError:
+    """Build the error for an HTTP error status from its body, whatever its shape."""
+    detail = message_from_body(body)
+    text = f"{status} {reason_phrase(status)}"
+    if detail and detail.lower() != reason_phrase(status).lower():
+        text += f": {detail}"
+    found_id = request_id or _request_id_from_body(body)
+    return ServerError(text, http_status=status, hint=hint_for_status(status), request_id=found_id)
+
+
+def message_from_body(body: bytes | str) -> str | None:
+    """The most specific human message in an error body (any of the API's shapes), or None."""
+    if isinstance(body, bytes):
+        text = body.decode("utf-8", errors="replace")
+    else:
+        text = body
+    text = text.strip()
+    if not text:
+        return None
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return _first_line(text)
+    return message_from_object(data) or None
+
+
+def message_from_object(data: Any) -> str:
+    """Dig the message out of a decoded error object; tolerate every shape seen in the wild."""
+    if data is None:
+        return ""
+    if isinstance(data, str):
+        stripped = data.strip()
+        if stripped[:1] in ("{", "["):
+            try:
+                return message_from_object(json.loads(stripped)) or _first_line(stripped)
+            except ValueError:
+                pass
+        return _first_line(stripped)
+    if isinstance(data, list):
+        parts = [message_from_object(item) for item in data]
+        return "; ".join(p for p in parts if p)
+    if isinstance(data, dict):
+        if "msg" in data:  # one item of a validation error list: {"loc", "msg", "type"}
+            loc = data.get("loc")
+            msg = message_from_object(data["msg"])
+            if isinstance(loc, list) and loc:
+                field = ".".join(str(p) for p in loc if p != "body")
+                return f"{field}: {msg}" if field else msg
+            return msg
+        for key in ("error", "detail", "message"):
+            if key in data and data[key] not in (None, "", [], {}):
+                found = message_from_object(data[key])
+                if found:
+                    param = data.get("param")
+                    if isinstance(param, str) and param and param not in found:
+                        found += f" (field: {param})"
+                    return found
+        return ""
+    return str(data)
+
+
+def _request_id_from_body(body: bytes) -> str | None:
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return None
+    if isinstance(data, dict) and isinstance(data.get("request_id"), str):
+        return str(data["request_id"])
+    return None
+
+
+def _first_line(text: str, limit: int = 300) -> str:
+    for line in text.splitlines():
+        line = line.strip()
+        if line:
+            return line if len(line) <= limit else line[: limit - 1] + "…"
+    return ""

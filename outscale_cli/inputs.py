@@ -1,0 +1,125 @@
+"""Where prompts come from: arguments, files, standard input; and FIM's --at splitting.
+
+Everything is read as bytes and decoded strictly: input that is not UTF-8 is refused (exit 2)
+naming its source, before any request is sent.
+"""
+
+from __future__ import annotations
+
+import re
+import select
+from dataclasses import dataclass
+from pathlib import Path
+
+from outscale_cli.console import PROG, Environment
+from outscale_cli.errors import UsageError
+
+MAX_INPUT_BYTES = 4 * 1024 * 1024
+STDIN_HINT_AFTER = 5.0
+
+
+@dataclass(frozen=True)
+class Source:
+    name: str  # for messages: "standard input", "file notes.md", "the PROMPT argument"
+    text: str
+
+
+def decode(data: bytes, name: str) -> str:
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise UsageError(
+            f"{name} is not UTF-8 text (invalid byte at offset {exc.start})",
+            hint="convert it first, e.g. iconv -f latin1 -t utf-8",
+        ) from None
+
+
+def check_size(size: int, name: str, limit: int = MAX_INPUT_BYTES) -> None:
+    if size > limit:
+        raise UsageError(
+            f"{name} is {size:,} bytes, more than the {limit:,}-byte input limit",
+            hint="no model's context holds that much; send a smaller part",
+        )
+
+
+def read_file(path: str, env: Environment) -> Source:
+    if path == "-":
+        return read_stdin(env)
+    name = f"file {path}"
+    try:
+        p = Path(path)
+        check_size(p.stat().st_size, name)
+        data = p.read_bytes()
+    except IsADirectoryError:
+        raise UsageError(f"cannot read {name}: it is a directory") from None
+    except OSError as exc:
+        raise UsageError(f"cannot read {name}: {exc.strerror or exc}") from None
+    return Source(name, decode(data, name))
+
+
+def read_stdin(env: Environment) -> Source:
+    name = "standard input"
+    _hint_if_silent(env)
+    data = env.read_stdin_bytes()
+    check_size(len(data), name)
+    return Source(name, decode(data, name))
+
+
+def stdin_available(env: Environment, no_stdin: bool) -> bool:
+    """Standard input is read only when it is not a terminal, and never with --no-stdin."""
+    return not no_stdin and not env.stdin_isatty and env.stdin is not None
+
+
+def _hint_if_silent(env: Environment) -> None:
+    try:
+        fd = env.stdin.fileno()
+    except (AttributeError, OSError, ValueError):
+        return
+    try:
+        ready, _, _ = select.select([fd], [], [], STDIN_HINT_AFTER)
+    except (OSError, ValueError):
+        return
+    if not ready:
+        env.info(
+            f"{PROG} is still waiting for standard input; "
+            "pass --no-stdin (or OUTSCALE_NO_STDIN=1) if none is coming"
+        )
+
+
+def join_prompt(sources: list[Source]) -> str:
+    """Chat: every non-blank source, trailing newlines dropped, joined with a blank line."""
+    parts = [s.text.rstrip("\r\n") for s in sources if s.text.strip()]
+    prompt = "\n\n".join(parts)
+    if not prompt.strip():
+        raise UsageError(
+            "the prompt is empty: give a PROMPT argument, -f FILE or standard input",
+            hint='e.g. outscale-cli chat "Hello"',
+        )
+    return prompt
+
+
+_AT = re.compile(r"^(?P<path>.+?):(?P<line>\d+)(?::(?P<col>\d+))?$")
+
+
+def split_at(spec: str, env: Environment) -> tuple[str, str]:
+    """--at PATH:LINE[:COL] (1-based): (everything before, everything after) that point."""
+    match = _AT.match(spec)
+    if not match:
+        raise UsageError(f"--at takes PATH:LINE[:COL], not {spec!r}", hint="e.g. --at app.py:42:8")
+    source = read_file(match["path"], env)
+    line_no = int(match["line"])
+    col = int(match["col"] or 1)
+    lines = source.text.split("\n")  # only LF separates lines; a CR stays with its line
+    if line_no < 1 or line_no > len(lines):
+        raise UsageError(
+            f"--at {spec}: line {line_no} is outside {match['path']} "
+            f"(lines 1 to {len(lines)})"
+        )
+    line = lines[line_no - 1]
+    width = len(line.rstrip("\r"))
+    if col < 1 or col > width + 1:
+        raise UsageError(
+            f"--at {spec}: column {col} is outside line {line_no} (columns 1 to {width + 1})"
+        )
+    offset = sum(len(text) + 1 for text in lines[: line_no - 1]) + col - 1
+    return source.text[:offset], source.text[offset:]

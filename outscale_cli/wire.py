@@ -1,0 +1,134 @@
+"""Request bodies of the Mistral API, built from what the user set and nothing else.
+
+La Plateforme rejects unknown fields with 422, so an option the user did not give is left out
+rather than sent as a default or null. Ranges follow the API reference and are checked before
+anything is sent (exit 2).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from outscale_cli.errors import UsageError
+
+
+@dataclass(frozen=True)
+class Sampling:
+    temperature: float | None = None
+    top_p: float | None = None
+    max_tokens: int | None = None
+    min_tokens: int | None = None  # FIM only
+    stop: tuple[str, ...] = ()
+    seed: int | None = None
+    safe_prompt: bool = False
+    presence_penalty: float | None = None
+    frequency_penalty: float | None = None
+    response_format: dict[str, Any] | None = None
+
+    def check(self) -> None:
+        """Refuse values outside the API's ranges, naming the flag."""
+        _in_range("--temperature", self.temperature, 0.0, 1.5)
+        if self.top_p is not None and not 0.0 < self.top_p <= 1.0:
+            raise UsageError(f"--top-p must be greater than 0 and at most 1 (got {self.top_p:g})")
+        _in_range("--presence-penalty", self.presence_penalty, -2.0, 2.0)
+        _in_range("--frequency-penalty", self.frequency_penalty, -2.0, 2.0)
+        if self.max_tokens is not None and self.max_tokens < 1:
+            raise UsageError(f"--max-tokens must be 1 or more (got {self.max_tokens})")
+        if self.min_tokens is not None and self.min_tokens < 0:
+            raise UsageError(f"--min-tokens must be 0 or more (got {self.min_tokens})")
+        if (
+            self.min_tokens is not None
+            and self.max_tokens is not None
+            and self.min_tokens > self.max_tokens
+        ):
+            raise UsageError("--min-tokens must not exceed --max-tokens")
+        if self.seed is not None and self.seed < 0:
+            raise UsageError(f"--seed must be 0 or more (got {self.seed})")
+        if any(not s for s in self.stop):
+            raise UsageError("--stop needs a non-empty sequence")
+
+    def fields(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for key, value in (
+            ("temperature", self.temperature),
+            ("top_p", self.top_p),
+            ("max_tokens", self.max_tokens),
+            ("min_tokens", self.min_tokens),
+            ("random_seed", self.seed),
+            ("presence_penalty", self.presence_penalty),
+            ("frequency_penalty", self.frequency_penalty),
+            ("response_format", self.response_format),
+        ):
+            if value is not None:
+                out[key] = value
+        if self.stop:
+            out["stop"] = self.stop[0] if len(self.stop) == 1 else list(self.stop)
+        if self.safe_prompt:
+            out["safe_prompt"] = True
+        return out
+
+
+def _in_range(flag: str, value: float | None, low: float, high: float) -> None:
+    if value is not None and not low <= value <= high:
+        raise UsageError(f"{flag} must be between {low:g} and {high:g} (got {value:g})")
+
+
+def chat_body(
+    model: str,
+    prompt: str,
+    *,
+    system: str | None,
+    prefix: str | None,
+    sampling: Sampling,
+    stream: bool,
+) -> dict[str, Any]:
+    messages: list[dict[str, Any]] = []
+    if system:
+        messages.append({"role": "system", "content": system})
+    messages.append({"role": "user", "content": prompt})
+    if prefix:
+        messages.append({"role": "assistant", "content": prefix, "prefix": True})
+    body: dict[str, Any] = {"model": model, "messages": messages}
+    body.update(sampling.fields())
+    if stream:
+        body["stream"] = True
+    return body
+
+
+def fim_body(
+    model: str, prompt: str, *, suffix: str | None, sampling: Sampling, stream: bool
+) -> dict[str, Any]:
+    body: dict[str, Any] = {"model": model, "prompt": prompt}
+    if suffix is not None:
+        body["suffix"] = suffix
+    body.update(sampling.fields())
+    if stream:
+        body["stream"] = True
+    return body
+
+
+def response_format(json_mode: bool, schema_file: Path | None) -> dict[str, Any] | None:
+    """--json-mode or --json-schema FILE (the schema named after the file)."""
+    if json_mode and schema_file is not None:
+        raise UsageError("--json-mode and --json-schema exclude each other: choose one")
+    if json_mode:
+        return {"type": "json_object"}
+    if schema_file is None:
+        return None
+    try:
+        schema = json.loads(schema_file.read_bytes())
+    except OSError as exc:
+        raise UsageError(f"cannot read --json-schema {schema_file}: {exc.strerror}") from None
+    except ValueError as exc:
+        raise UsageError(f"--json-schema {schema_file} is not valid JSON: {exc}") from None
+    if not isinstance(schema, dict):
+        raise UsageError(f"--json-schema {schema_file} must hold a JSON object")
+    name = re.sub(r"[^A-Za-z0-9_-]", "_", schema_file.stem)[:64] or "schema"
+    return {
+        "type": "json_schema",
+        "json_schema": {"name": name, "schema": schema, "strict": True},
+    }
