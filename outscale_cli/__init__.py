@@ -1,3 +1,3 @@
-"""outscale-cli: query Mistral models on Outscale (or any Mistral-compatible server) from a shell."""
+"""outscale-cli: query Mistral models on Outscale (or any Mistral API) from a shell."""
 
 __version__ = "0.1.0"

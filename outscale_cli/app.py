@@ -66,8 +66,9 @@ def report(exc: BaseException, debug: bool) -> int:
             return _usage_error(env, exc)
         env.error(
             f"internal error: {type(exc).__name__}: {exc}",
-            None if debug else "this is a bug; run again with --debug for the traceback, "
-            "and report it",
+            None
+            if debug
+            else "this is a bug; run again with --debug for the traceback, and report it",
         )
         if debug:
             env.stderr.write(env.scrub("".join(traceback.format_exception(exc))))

@@ -125,18 +125,29 @@ class Client:
         return data
 
     @contextmanager
-    def post_stream(self, path: str, body: dict[str, Any]) -> Iterator[StreamedAnswer]:
-        response = self._send("POST", path, body, stream=True)
+    def post_stream(
+        self, path: str, body: dict[str, Any], *, events: bool = True
+    ) -> Iterator[StreamedAnswer]:
+        """Send and hand back the open response; `events` asks for an event stream."""
+        response = self._send("POST", path, body, stream=True, events=events)
         try:
             yield StreamedAnswer(response, self)
         finally:
             response.close()
 
     # -- the one place requests are sent and retried --------------------------------------
-    def _send(self, method: str, path: str, body: dict[str, Any] | None, *, stream: bool) -> Any:
+    def _send(
+        self,
+        method: str,
+        path: str,
+        body: dict[str, Any] | None,
+        *,
+        stream: bool,
+        events: bool = False,
+    ) -> Any:
         url = self.url(path)
         content = None
-        headers = {"Accept": "text/event-stream" if stream else "application/json"}
+        headers = {"Accept": "text/event-stream" if events else "application/json"}
         if body is not None:
             content = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
             headers["Content-Type"] = "application/json"
@@ -192,9 +203,7 @@ class Client:
 
     def _wait(self, attempt: int, retry_after: float | None, reason: str) -> None:
         delay = retry_after if retry_after is not None else backoff_delay(attempt)
-        self._env.debug_line(
-            f"retry {attempt + 1}/{self._retries} in {delay:.2f} s after {reason}"
-        )
+        self._env.debug_line(f"retry {attempt + 1}/{self._retries} in {delay:.2f} s after {reason}")
         time.sleep(delay)
 
     # -- httpx's exceptions, mapped once ----------------------------------------------------

@@ -112,8 +112,7 @@ def split_at(spec: str, env: Environment) -> tuple[str, str]:
     lines = source.text.split("\n")  # only LF separates lines; a CR stays with its line
     if line_no < 1 or line_no > len(lines):
         raise UsageError(
-            f"--at {spec}: line {line_no} is outside {match['path']} "
-            f"(lines 1 to {len(lines)})"
+            f"--at {spec}: line {line_no} is outside {match['path']} (lines 1 to {len(lines)})"
         )
     line = lines[line_no - 1]
     width = len(line.rstrip("\r"))

@@ -156,11 +156,24 @@ class MarkdownWriter:
         return Markdown(text)
 
     def _print_block(self, block: str) -> None:
-        if not block.strip():
+        from rich.segment import Segment, Segments
+
+        lines = self._console.render_lines(self._markdown(block.strip("\n")), pad=False)
+        # Rich pads some elements (lists, quotes, tables) with empty lines of their own; the
+        # blocks are printed one at a time, so the spacing between them is decided here.
+        while lines and not any(seg.text for seg in lines[0]):
+            lines.pop(0)
+        while lines and not any(seg.text for seg in lines[-1]):
+            lines.pop()
+        if not lines:
             return
+        segments: list[Segment] = []
         if self._printed:
-            self._console.print()
-        self._console.print(self._markdown(block.strip("\n")))
+            segments.append(Segment.line())
+        for line in lines:
+            segments.extend(line)
+            segments.append(Segment.line())
+        self._console.print(Segments(segments), end="")
         self._printed = True
 
     def _paint(self) -> None:

@@ -180,6 +180,8 @@ def check_error_object(obj: Any) -> None:
 
 
 def parse_json_object(data: str | bytes, what: str) -> dict[str, Any]:
+    if not data.strip():
+        raise BadResponse(f"empty {what}: the server sent no body")
     try:
         obj = json.loads(data)
     except ValueError:

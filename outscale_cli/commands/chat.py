@@ -19,7 +19,12 @@ def chat(
     ] = None,
     file: Annotated[
         Optional[list[str]],  # noqa: UP045
-        typer.Option("--file", "-f", metavar="PATH", help="Read prompt text from a file (- for stdin); repeatable"),
+        typer.Option(
+            "--file",
+            "-f",
+            metavar="PATH",
+            help="Read prompt text from a file (- for stdin); repeatable",
+        ),
     ] = None,
     system: Annotated[
         Optional[str],  # noqa: UP045
@@ -27,7 +32,11 @@ def chat(
     ] = None,
     prefix: Annotated[
         Optional[str],  # noqa: UP045
-        typer.Option("--prefix", metavar="TEXT", help="Make the answer start with TEXT; print what follows it"),
+        typer.Option(
+            "--prefix",
+            metavar="TEXT",
+            help="Make the answer start with TEXT; print what follows it",
+        ),
     ] = None,
     no_stdin: Annotated[
         bool,
@@ -35,59 +44,110 @@ def chat(
     ] = False,
     temperature: Annotated[
         Optional[float],  # noqa: UP045
-        typer.Option("--temperature", "-t", help="0 to 1.5", rich_help_panel=SAMPLING, show_default=False),
+        typer.Option(
+            "--temperature", "-t", help="0 to 1.5", rich_help_panel=SAMPLING, show_default=False
+        ),
     ] = None,
     top_p: Annotated[
         Optional[float],  # noqa: UP045
-        typer.Option("--top-p", help="Nucleus sampling, above 0 up to 1", rich_help_panel=SAMPLING, show_default=False),
+        typer.Option(
+            "--top-p",
+            help="Nucleus sampling, above 0 up to 1",
+            rich_help_panel=SAMPLING,
+            show_default=False,
+        ),
     ] = None,
     max_tokens: Annotated[
         Optional[int],  # noqa: UP045
-        typer.Option("--max-tokens", help="Longest answer, in tokens", rich_help_panel=SAMPLING, show_default=False),
+        typer.Option(
+            "--max-tokens",
+            help="Longest answer, in tokens",
+            rich_help_panel=SAMPLING,
+            show_default=False,
+        ),
     ] = None,
     stop: Annotated[
         Optional[list[str]],  # noqa: UP045
-        typer.Option("--stop", metavar="TEXT", help="Stop at TEXT; repeatable", rich_help_panel=SAMPLING, show_default=False),
+        typer.Option(
+            "--stop",
+            metavar="TEXT",
+            help="Stop at TEXT; repeatable",
+            rich_help_panel=SAMPLING,
+            show_default=False,
+        ),
     ] = None,
     seed: Annotated[
         Optional[int],  # noqa: UP045
-        typer.Option("--seed", help="Random seed, sent as random_seed", rich_help_panel=SAMPLING, show_default=False),
+        typer.Option(
+            "--seed",
+            help="Random seed, sent as random_seed",
+            rich_help_panel=SAMPLING,
+            show_default=False,
+        ),
     ] = None,
     safe_prompt: Annotated[
         bool,
-        typer.Option("--safe-prompt", help="Prepend Mistral's safety prompt", rich_help_panel=SAMPLING),
+        typer.Option(
+            "--safe-prompt", help="Prepend Mistral's safety prompt", rich_help_panel=SAMPLING
+        ),
     ] = False,
     presence_penalty: Annotated[
         Optional[float],  # noqa: UP045
-        typer.Option("--presence-penalty", help="-2 to 2", rich_help_panel=SAMPLING, show_default=False),
+        typer.Option(
+            "--presence-penalty", help="-2 to 2", rich_help_panel=SAMPLING, show_default=False
+        ),
     ] = None,
     frequency_penalty: Annotated[
         Optional[float],  # noqa: UP045
-        typer.Option("--frequency-penalty", help="-2 to 2", rich_help_panel=SAMPLING, show_default=False),
+        typer.Option(
+            "--frequency-penalty", help="-2 to 2", rich_help_panel=SAMPLING, show_default=False
+        ),
     ] = None,
     json_mode: Annotated[
         bool,
-        typer.Option("--json-mode", help="Ask for a JSON object (response_format json_object)", rich_help_panel=SAMPLING),
+        typer.Option(
+            "--json-mode",
+            help="Ask for a JSON object (response_format json_object)",
+            rich_help_panel=SAMPLING,
+        ),
     ] = False,
     json_schema: Annotated[
         Optional[Path],  # noqa: UP045
-        typer.Option("--json-schema", metavar="FILE", help="Ask for JSON following this schema file", rich_help_panel=SAMPLING, show_default=False),
+        typer.Option(
+            "--json-schema",
+            metavar="FILE",
+            help="Ask for JSON following this schema file",
+            rich_help_panel=SAMPLING,
+            show_default=False,
+        ),
     ] = None,
     stream: Annotated[
         bool,
-        typer.Option("--stream/--no-stream", help="Stream the answer as it is written", rich_help_panel=OUTPUT),
+        typer.Option(
+            "--stream/--no-stream",
+            help="Stream the answer as it is written",
+            rich_help_panel=OUTPUT,
+        ),
     ] = True,
     json_output: Annotated[
         bool,
-        typer.Option("--json", help="Print the whole response object as JSON", rich_help_panel=OUTPUT),
+        typer.Option(
+            "--json", help="Print the whole response object as JSON", rich_help_panel=OUTPUT
+        ),
     ] = False,
     usage: Annotated[
         bool,
-        typer.Option("--usage", help="Tokens, time to first token and speed, on stderr", rich_help_panel=OUTPUT),
+        typer.Option(
+            "--usage",
+            help="Tokens, time to first token and speed, on stderr",
+            rich_help_panel=OUTPUT,
+        ),
     ] = False,
     show_thinking: Annotated[
         bool,
-        typer.Option("--show-thinking", help="Write the model's reasoning to stderr", rich_help_panel=OUTPUT),
+        typer.Option(
+            "--show-thinking", help="Write the model's reasoning to stderr", rich_help_panel=OUTPUT
+        ),
     ] = False,
     plain: Annotated[
         bool,

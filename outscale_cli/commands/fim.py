@@ -18,7 +18,9 @@ def fim(
     ] = None,
     file: Annotated[
         Optional[str],  # noqa: UP045
-        typer.Option("--file", "-f", metavar="PATH", help="Read the code before the gap from a file"),
+        typer.Option(
+            "--file", "-f", metavar="PATH", help="Read the code before the gap from a file"
+        ),
     ] = None,
     suffix: Annotated[
         Optional[str],  # noqa: UP045
@@ -26,11 +28,17 @@ def fim(
     ] = None,
     suffix_file: Annotated[
         Optional[str],  # noqa: UP045
-        typer.Option("--suffix-file", metavar="PATH", help="Read the code after the gap from a file"),
+        typer.Option(
+            "--suffix-file", metavar="PATH", help="Read the code after the gap from a file"
+        ),
     ] = None,
     at: Annotated[
         Optional[str],  # noqa: UP045
-        typer.Option("--at", metavar="PATH:LINE[:COL]", help="Split a file there (1-based): before is the prompt, after the suffix"),
+        typer.Option(
+            "--at",
+            metavar="PATH:LINE[:COL]",
+            help="Split a file there (1-based): before is the prompt, after the suffix",
+        ),
     ] = None,
     no_stdin: Annotated[
         bool,
@@ -38,39 +46,77 @@ def fim(
     ] = False,
     max_tokens: Annotated[
         Optional[int],  # noqa: UP045
-        typer.Option("--max-tokens", help="Longest completion, in tokens", rich_help_panel=SAMPLING, show_default=False),
+        typer.Option(
+            "--max-tokens",
+            help="Longest completion, in tokens",
+            rich_help_panel=SAMPLING,
+            show_default=False,
+        ),
     ] = None,
     min_tokens: Annotated[
         Optional[int],  # noqa: UP045
-        typer.Option("--min-tokens", help="Shortest completion, in tokens", rich_help_panel=SAMPLING, show_default=False),
+        typer.Option(
+            "--min-tokens",
+            help="Shortest completion, in tokens",
+            rich_help_panel=SAMPLING,
+            show_default=False,
+        ),
     ] = None,
     stop: Annotated[
         Optional[list[str]],  # noqa: UP045
-        typer.Option("--stop", metavar="TEXT", help="Stop at TEXT; repeatable", rich_help_panel=SAMPLING, show_default=False),
+        typer.Option(
+            "--stop",
+            metavar="TEXT",
+            help="Stop at TEXT; repeatable",
+            rich_help_panel=SAMPLING,
+            show_default=False,
+        ),
     ] = None,
     temperature: Annotated[
         Optional[float],  # noqa: UP045
-        typer.Option("--temperature", "-t", help="0 to 1.5", rich_help_panel=SAMPLING, show_default=False),
+        typer.Option(
+            "--temperature", "-t", help="0 to 1.5", rich_help_panel=SAMPLING, show_default=False
+        ),
     ] = None,
     top_p: Annotated[
         Optional[float],  # noqa: UP045
-        typer.Option("--top-p", help="Nucleus sampling, above 0 up to 1", rich_help_panel=SAMPLING, show_default=False),
+        typer.Option(
+            "--top-p",
+            help="Nucleus sampling, above 0 up to 1",
+            rich_help_panel=SAMPLING,
+            show_default=False,
+        ),
     ] = None,
     seed: Annotated[
         Optional[int],  # noqa: UP045
-        typer.Option("--seed", help="Random seed, sent as random_seed", rich_help_panel=SAMPLING, show_default=False),
+        typer.Option(
+            "--seed",
+            help="Random seed, sent as random_seed",
+            rich_help_panel=SAMPLING,
+            show_default=False,
+        ),
     ] = None,
     stream: Annotated[
         bool,
-        typer.Option("--stream/--no-stream", help="Stream the completion as it is written", rich_help_panel=OUTPUT),
+        typer.Option(
+            "--stream/--no-stream",
+            help="Stream the completion as it is written",
+            rich_help_panel=OUTPUT,
+        ),
     ] = True,
     json_output: Annotated[
         bool,
-        typer.Option("--json", help="Print the whole response object as JSON", rich_help_panel=OUTPUT),
+        typer.Option(
+            "--json", help="Print the whole response object as JSON", rich_help_panel=OUTPUT
+        ),
     ] = False,
     usage: Annotated[
         bool,
-        typer.Option("--usage", help="Tokens, time to first token and speed, on stderr", rich_help_panel=OUTPUT),
+        typer.Option(
+            "--usage",
+            help="Tokens, time to first token and speed, on stderr",
+            rich_help_panel=OUTPUT,
+        ),
     ] = False,
     *,
     conn: Connection,

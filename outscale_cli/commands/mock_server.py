@@ -8,42 +8,69 @@ import typer
 
 def mock_server(
     host: Annotated[str, typer.Option("--host", help="Address to listen on")] = "127.0.0.1",
-    port: Annotated[int, typer.Option("--port", help="Port to listen on (0: any free port)")] = 8000,
+    port: Annotated[
+        int, typer.Option("--port", help="Port to listen on (0: any free port)")
+    ] = 8000,
     model: Annotated[
         Optional[list[str]],  # noqa: UP045 - typer reads these annotations at run time
-        typer.Option("--model", "-m", metavar="ID", help="A model to serve; repeatable (default: small-2409, codestral-2405, ministral-8b-2410)"),
+        typer.Option(
+            "--model",
+            "-m",
+            metavar="ID",
+            help="A model to serve; repeatable "
+            "(default: small-2409, codestral-2405, ministral-8b-2410)",
+        ),
     ] = None,
-    pace: Annotated[float, typer.Option("--pace", metavar="SECONDS", help="Delay between streamed tokens")] = 0.02,
+    pace: Annotated[
+        float, typer.Option("--pace", metavar="SECONDS", help="Delay between streamed tokens")
+    ] = 0.02,
     length: Annotated[
         Optional[int],  # noqa: UP045
         typer.Option("--length", metavar="TOKENS", help="Pad or cut answers to this many tokens"),
     ] = None,
     fail_status: Annotated[
         Optional[int],  # noqa: UP045
-        typer.Option("--fail-status", metavar="CODE", help="Answer completions with this HTTP error status"),
+        typer.Option(
+            "--fail-status", metavar="CODE", help="Answer completions with this HTTP error status"
+        ),
     ] = None,
     fail_times: Annotated[
         Optional[int],  # noqa: UP045
-        typer.Option("--fail-times", metavar="N", help="...only the first N times (default: always)"),
+        typer.Option(
+            "--fail-times", metavar="N", help="...only the first N times (default: always)"
+        ),
     ] = None,
     retry_after: Annotated[
         Optional[str],  # noqa: UP045
-        typer.Option("--retry-after", metavar="VALUE", help="Retry-After header sent with failures"),
+        typer.Option(
+            "--retry-after", metavar="VALUE", help="Retry-After header sent with failures"
+        ),
     ] = None,
     break_after: Annotated[
         Optional[int],  # noqa: UP045
-        typer.Option("--break-after", metavar="N", help="Drop streams after N tokens, without [DONE]"),
+        typer.Option(
+            "--break-after", metavar="N", help="Drop streams after N tokens, without [DONE]"
+        ),
     ] = None,
     no_models: Annotated[
-        bool, typer.Option("--no-models", help="Answer 404 on /v1/models, as Outscale deployments do")
+        bool,
+        typer.Option("--no-models", help="Answer 404 on /v1/models, as Outscale deployments do"),
     ] = False,
     api_key_env: Annotated[
         Optional[str],  # noqa: UP045
-        typer.Option("--api-key-env", metavar="VAR", help="Require the Bearer key held by this environment variable"),
+        typer.Option(
+            "--api-key-env",
+            metavar="VAR",
+            help="Require the Bearer key held by this environment variable",
+        ),
     ] = None,
     replay: Annotated[
         Optional[Path],  # noqa: UP045
-        typer.Option("--replay", metavar="FILE", help="Answer chat requests with a recorded .sse or .json body"),
+        typer.Option(
+            "--replay",
+            metavar="FILE",
+            help="Answer chat requests with a recorded .sse or .json body",
+        ),
     ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Do not log requests")] = False,
 ) -> None:
@@ -82,8 +109,7 @@ def mock_server(
         raise UsageError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
     env.out(server.url + "\n")  # stdout: the address, for scripts (with --port 0 too)
     env.info(
-        f"stand-in deployment serving {', '.join(config.models)} at {server.url} "
-        "(Ctrl-C to stop)"
+        f"stand-in deployment serving {', '.join(config.models)} at {server.url} (Ctrl-C to stop)"
     )
     server.start()
     try:

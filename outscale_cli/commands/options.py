@@ -83,8 +83,7 @@ _PARAMS: list[tuple[str, Any, Any]] = [
             typer.Option(
                 "--connect-timeout",
                 metavar="SECONDS",
-                help="Longest wait for the connection (default 10) "
-                "[env: OUTSCALE_CONNECT_TIMEOUT]",
+                help="Longest wait for the connection (default 10) [env: OUTSCALE_CONNECT_TIMEOUT]",
                 rich_help_panel=PANEL,
                 show_default=False,
             ),

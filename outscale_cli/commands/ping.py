@@ -67,11 +67,12 @@ def ping(
                     raise ModelNotServed(
                         f"model {wanted} is not served at {s.settings.server_url}; "
                         f"it serves: {ids}",
-                        hint=f"pick one of those with -m, or check OUTSCALE_MODEL_NAME",
+                        hint="pick one of those with -m, or check OUTSCALE_MODEL_NAME",
                     )
                 if found is None:
                     raise ConfigError(
-                        f"no model set: set OUTSCALE_MODEL_NAME or pass -m; the server serves: {ids}"
+                        "no model set: set OUTSCALE_MODEL_NAME or pass -m; "
+                        f"the server serves: {ids}"
                     )
                 report["model"] = found
             report["latency_ms"] = round((time.perf_counter() - started) * 1000)

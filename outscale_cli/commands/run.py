@@ -176,20 +176,19 @@ def complete(s: Session, route: str, body: dict[str, Any], out: Output) -> None:
         return obj
 
     try:
-        if not out.stream:
-            raw = whole(s.client.post_json(route, body))
-        else:
-            with s.client.post_stream(route, body) as answer:
-                if answer.content_type == "application/json":  # the server ignored stream
-                    raw = whole(parse_json_object(answer.read(), "response"))
-                elif answer.content_type not in ("text/event-stream", ""):
-                    raise BadResponse(
-                        f"unexpected content type {answer.content_type!r} for a stream",
-                        hint="check that the server URL points at a Mistral API",
-                    )
-                else:
-                    for delta in iter_deltas(answer.chunks(), completion):
-                        emit(delta)
+        # One path for both: the answer's content type, not the request, decides how to
+        # read it (some servers and proxies stream when not asked, or answer whole when asked).
+        with s.client.post_stream(route, body, events=out.stream) as answer:
+            if answer.content_type == "application/json":
+                raw = whole(parse_json_object(answer.read(), "response"))
+            elif answer.content_type in ("text/event-stream", ""):
+                for delta in iter_deltas(answer.chunks(), completion):
+                    emit(delta)
+            else:
+                raise BadResponse(
+                    f"unexpected content type {answer.content_type!r} in the answer",
+                    hint="check that the server URL points at a Mistral API",
+                )
     except KeyboardInterrupt:
         raise Interrupted("interrupted") from None
     finally:

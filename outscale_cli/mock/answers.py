@@ -26,9 +26,7 @@ def _first_line(text: str, limit: int = 60) -> str:
 
 def chat_text(body: dict[str, Any], model: str) -> str:
     messages = body.get("messages") or []
-    user = next(
-        (m.get("content") for m in reversed(messages) if m.get("role") == "user"), ""
-    )
+    user = next((m.get("content") for m in reversed(messages) if m.get("role") == "user"), "")
     user_text = user if isinstance(user, str) else json.dumps(user)
     fmt = (body.get("response_format") or {}).get("type")
     if fmt in ("json_object", "json_schema"):

@@ -161,7 +161,9 @@ class Handler(BaseHTTPRequestHandler):
                 )  # fmt: skip
         for key, (low, high) in RANGES.items():
             value = body.get(key)
-            if value is not None and (not isinstance(value, (int, float)) or not low <= value <= high):
+            if value is not None and (
+                not isinstance(value, (int, float)) or not low <= value <= high
+            ):
                 details.append(
                     {"type": "value_error", "loc": ["body", key],
                      "msg": f"Input should be between {low} and {high}", "input": value}
@@ -377,7 +379,8 @@ class MockServer:
     @property
     def url(self) -> str:
         host, port = self.httpd.server_address[:2]
-        shown = f"[{host}]" if ":" in str(host) else str(host)
+        host = host.decode() if isinstance(host, bytes) else str(host)
+        shown = f"[{host}]" if ":" in host else host
         return f"http://{shown}:{port}"
 
     def start(self) -> MockServer:
