@@ -94,7 +94,8 @@ class Client:
         headers = {"User-Agent": USER_AGENT}
         if settings.api_key is not None:
             headers["Authorization"] = f"Bearer {settings.api_key.reveal()}"
-            env.secrets.append(settings.api_key.reveal())
+            if settings.api_key.reveal() not in env.secrets:
+                env.secrets.append(settings.api_key.reveal())
         self._timeout = settings.timeout
         self._connect_timeout = settings.connect_timeout
         self._http = httpx.Client(

@@ -17,6 +17,10 @@ RED = "\x1b[31m"
 YELLOW = "\x1b[33m"
 RESET = "\x1b[0m"
 
+# Secrets read by this process (API keys), scrubbed from every diagnostic line. Shared by all
+# environments, so the final error report hides what the client was given.
+_SECRETS: list[str] = []
+
 
 @dataclass
 class Environment:
@@ -28,7 +32,7 @@ class Environment:
     stderr_isatty: bool
     colour: bool  # ANSI on stderr
     debug: bool = False
-    secrets: list[str] = field(default_factory=list)  # scrubbed from every diagnostic line
+    secrets: list[str] = field(default_factory=lambda: _SECRETS)
 
     @classmethod
     def from_process(cls, debug: bool = False) -> Environment:
