@@ -16,12 +16,19 @@ from outscale_cli.commands.mock_server import mock_server
 from outscale_cli.commands.models import models
 from outscale_cli.commands.ping import ping
 from outscale_cli.console import PROG, Environment
-from outscale_cli.errors import CliError
+from outscale_cli.errors import CliError, OutputClosed
 from outscale_cli.status import ExitStatus
 
 
 class Root(TyperGroup):
     """Runs the commands and maps what they raise to the documented exit codes."""
+
+    def invoke(self, ctx: typer.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except BrokenPipeError:
+            # Caught here, before Typer turns it into a bare exit 1.
+            raise OutputClosed("stdout was closed") from None
 
     def main(  # type: ignore[override]
         self,
@@ -54,7 +61,7 @@ def report(exc: BaseException, debug: bool) -> int:
     try:
         if isinstance(exc, SystemExit):
             return int(exc.code or 0) if not isinstance(exc.code, str) else 1
-        if isinstance(exc, BrokenPipeError):
+        if isinstance(exc, (BrokenPipeError, OutputClosed)):
             return quiet_broken_pipe()
         if isinstance(exc, KeyboardInterrupt):
             env.error("interrupted")
@@ -119,6 +126,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # plain help: rich (and rich.markdown) stay off the start-up path
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
@@ -137,11 +145,11 @@ def root(
     """
 
 
-app.command("chat")(chat)
-app.command("fim")(fim)
-app.command("models")(models)
-app.command("ping")(ping)
-app.command("mock-server")(mock_server)
+app.command("chat", short_help="Ask a question, print the answer.")(chat)
+app.command("fim", short_help="Complete code between a prompt and a suffix.")(fim)
+app.command("models", short_help="List the models the server serves.")(models)
+app.command("ping", short_help="Check the server and its model (CI check).")(ping)
+app.command("mock-server", short_help="Run the built-in stand-in deployment.")(mock_server)
 
 
 def main() -> None:

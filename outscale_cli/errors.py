@@ -60,6 +60,12 @@ class Interrupted(CliError):
     status = ExitStatus.INTERRUPTED
 
 
+class OutputClosed(CliError):
+    """The reader of stdout went away (`... | head -1`): not a failure of ours."""
+
+    status = ExitStatus.OK
+
+
 class ServerError(CliError):
     """The server said no: an HTTP error status, or an error object in a stream."""
 

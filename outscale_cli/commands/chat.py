@@ -15,7 +15,9 @@ OUTPUT = "Output"
 def chat(
     prompt: Annotated[
         Optional[str],  # noqa: UP045 - typer reads these annotations at run time
-        typer.Argument(help="The question; joined after -f files and standard input"),
+        typer.Argument(
+            metavar="PROMPT", help="The question; joined after -f files and standard input"
+        ),
     ] = None,
     file: Annotated[
         Optional[list[str]],  # noqa: UP045

@@ -14,7 +14,9 @@ OUTPUT = "Output"
 def fim(
     prompt: Annotated[
         Optional[str],  # noqa: UP045 - typer reads these annotations at run time
-        typer.Argument(help="The code before the gap (or use -f, --at or standard input)"),
+        typer.Argument(
+            metavar="PROMPT", help="The code before the gap (or use -f, --at or standard input)"
+        ),
     ] = None,
     file: Annotated[
         Optional[str],  # noqa: UP045
