@@ -23,7 +23,7 @@ from outscale_cli.status import ExitStatus
 class Root(TyperGroup):
     """Runs the commands and maps what they raise to the documented exit codes."""
 
-    def invoke(self, ctx: typer.Context) -> Any:
+    def invoke(self, ctx: Any) -> Any:
         try:
             return super().invoke(ctx)
         except BrokenPipeError:
