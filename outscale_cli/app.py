@@ -1,6 +1,7 @@
 """The root command: registers the subcommands, --version, and turns every outcome into an
 exit status (the one place that prints errors and decides the code)."""
 
+import signal
 import sys
 import traceback
 from collections.abc import Sequence
@@ -16,7 +17,7 @@ from outscale_cli.commands.mock_server import mock_server
 from outscale_cli.commands.models import models
 from outscale_cli.commands.ping import ping
 from outscale_cli.console import PROG, Environment
-from outscale_cli.errors import CliError, OutputClosed
+from outscale_cli.errors import CliError, OutputClosed, Terminated, interruption
 from outscale_cli.status import ExitStatus
 
 
@@ -26,9 +27,11 @@ class Root(TyperGroup):
     def invoke(self, ctx: Any) -> Any:
         try:
             return super().invoke(ctx)
+        # Caught here, before Typer turns them into a bare exit 1 and a bare 130.
         except BrokenPipeError:
-            # Caught here, before Typer turns it into a bare exit 1.
             raise OutputClosed("stdout was closed") from None
+        except KeyboardInterrupt as exc:
+            raise interruption(exc) from None
 
     def main(  # type: ignore[override]
         self,
@@ -39,6 +42,7 @@ class Root(TyperGroup):
         **extra: Any,
     ) -> Any:
         argv = list(sys.argv[1:] if args is None else args)
+        previous = _on_sigterm()
         try:
             result = super().main(
                 args=argv,
@@ -50,6 +54,8 @@ class Root(TyperGroup):
             status = result if isinstance(result, int) else ExitStatus.OK
         except BaseException as exc:  # noqa: B036 - this is the process's last word
             status = report(exc, debug="--debug" in argv)
+        finally:
+            _restore_sigterm(previous)
         if standalone_mode:
             sys.exit(int(status))
         return status
@@ -64,8 +70,13 @@ def report(exc: BaseException, debug: bool) -> int:
         if isinstance(exc, (BrokenPipeError, OutputClosed)):
             return quiet_broken_pipe()
         if isinstance(exc, KeyboardInterrupt):
-            env.error("interrupted")
-            return ExitStatus.INTERRUPTED
+            exc = interruption(exc)
+        if isinstance(exc, CliError) and exc.status in (
+            ExitStatus.INTERRUPTED,
+            ExitStatus.TERMINATED,
+        ):
+            env.error(exc.message)
+            return exc.status
         if isinstance(exc, CliError):
             env.error(exc.message, exc.hint)
             return exc.status
@@ -94,6 +105,22 @@ def quiet_broken_pipe() -> int:
     except (OSError, ValueError, AttributeError):
         pass
     return ExitStatus.OK
+
+
+def _raise_terminated(signum: int, frame: object) -> None:
+    raise Terminated()
+
+
+def _on_sigterm() -> Any:
+    try:
+        return signal.signal(signal.SIGTERM, _raise_terminated)
+    except ValueError:  # not the main thread (an embedding test runner): leave it be
+        return None
+
+
+def _restore_sigterm(previous: Any) -> None:
+    if previous is not None:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _is_usage_error(exc: BaseException) -> bool:

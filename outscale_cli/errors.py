@@ -60,6 +60,17 @@ class Interrupted(CliError):
     status = ExitStatus.INTERRUPTED
 
 
+class Terminated(KeyboardInterrupt):
+    """Raised by our SIGTERM handler, so a stream ends like on Ctrl-C, with exit 143."""
+
+
+def interruption(exc: KeyboardInterrupt) -> Interrupted:
+    error = Interrupted("terminated" if isinstance(exc, Terminated) else "interrupted")
+    if isinstance(exc, Terminated):
+        error.status = ExitStatus.TERMINATED
+    return error
+
+
 class OutputClosed(CliError):
     """The reader of stdout went away (`... | head -1`): not a failure of ours."""
 

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from outscale_cli.commands.options import Connection
 from outscale_cli.console import Environment
-from outscale_cli.errors import ConfigError, Interrupted, ServerError
+from outscale_cli.errors import ConfigError, ServerError, interruption
 from outscale_cli.settings import Settings, load_settings
 
 if TYPE_CHECKING:
@@ -189,8 +189,8 @@ def complete(s: Session, route: str, body: dict[str, Any], out: Output) -> None:
                     f"unexpected content type {answer.content_type!r} in the answer",
                     hint="check that the server URL points at a Mistral API",
                 )
-    except KeyboardInterrupt:
-        raise Interrupted("interrupted") from None
+    except KeyboardInterrupt as exc:
+        raise interruption(exc) from None
     finally:
         # What was received stays on stdout, ended properly, even when the stream broke.
         if thinking is not None:

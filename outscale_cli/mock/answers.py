@@ -9,8 +9,8 @@ from typing import Any
 _TOKEN = re.compile(r"\s*\S+|\s+")
 
 FILLER = (
-    "The stand-in repeats this sentence to make a long answer for tests and benchmarks, "
-    "so that streaming, rendering and memory can be measured without a real model."
+    "\nThe stand-in repeats this paragraph to make a long answer for tests and benchmarks, "
+    "so that streaming, rendering and memory can be measured without a real model.\n"
 )
 
 
@@ -56,7 +56,7 @@ def answer_tokens(
     """The tokens to send and the finish_reason: `length` when max_tokens cut the answer."""
     pieces = tokens_of(text)
     if length is not None and length > len(pieces):
-        filler = tokens_of(" " + FILLER)
+        filler = tokens_of(FILLER)
         while len(pieces) < length:
             pieces.extend(filler[: length - len(pieces)])
     elif length is not None:
