@@ -18,12 +18,13 @@ MODELS_URL = f"{SERVER}/v1/models"
 
 
 @pytest.fixture(autouse=True)
-def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
+def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
     import os
 
     for name in list(os.environ):
         if name.startswith("OUTSCALE_"):
             monkeypatch.delenv(name)
+    monkeypatch.setenv("OUTSCALE_CONFIG", str(tmp_path / "no-config.toml"))
     monkeypatch.setenv("OUTSCALE_SERVER_URL", SERVER)
     monkeypatch.setenv("OUTSCALE_MODEL_NAME", "small-2409")
     monkeypatch.setattr("outscale_cli.client.time.sleep", lambda s: None)

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+from http import HTTPStatus
 
 import pytest
 from pytest_httpx import HTTPXMock
@@ -253,7 +254,8 @@ def test_error_status_message_names_the_field(cli, httpx_mock: HTTPXMock) -> Non
     result = cli("chat", "q")
     assert result.exit_code == 6
     first = result.stderr.splitlines()[0]
-    assert first == "outscale-cli: error: 422 Unprocessable Entity: temperature: too hot"
+    phrase = HTTPStatus(422).phrase  # "Unprocessable Content" since Python 3.13
+    assert first == f"outscale-cli: error: 422 {phrase}: temperature: too hot"
 
 
 def test_server_errors_are_retried_then_reported(cli, httpx_mock: HTTPXMock) -> None:
