@@ -10,6 +10,7 @@ only until its first byte of answer has been read: never after output started.
 
 from __future__ import annotations
 
+import datetime
 import email.utils
 import json
 import random
@@ -62,6 +63,8 @@ def retry_after_seconds(value: str | None, now: float | None = None) -> float | 
             return None
         if when is None:
             return None
+        if when.tzinfo is None:  # the asctime form: every HTTP date is in GMT
+            when = when.replace(tzinfo=datetime.timezone.utc)
         seconds = when.timestamp() - (time.time() if now is None else now)
     if seconds != seconds:  # NaN
         return None
@@ -91,7 +94,7 @@ class Client:
         self._env = env
         self._retries = retries
         self._base = settings.api_base
-        headers = {"User-Agent": USER_AGENT}
+        headers = {**settings.headers, "User-Agent": USER_AGENT}
         if settings.api_key is not None:
             headers["Authorization"] = f"Bearer {settings.api_key.reveal()}"
             if settings.api_key.reveal() not in env.secrets:

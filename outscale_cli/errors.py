@@ -143,8 +143,20 @@ def message_from_body(body: bytes | str) -> str | None:
     try:
         data = json.loads(text)
     except ValueError:
+        if text.startswith("<"):  # a proxy's HTML page: its title, never its markup
+            return _text_of_html(text) or None
         return _first_line(text)
     return message_from_object(data) or None
+
+
+def _text_of_html(html: str) -> str:
+    import re
+
+    for tag in ("title", "h1"):
+        found = re.search(rf"<{tag}[^>]*>(.*?)</{tag}>", html, re.IGNORECASE | re.DOTALL)
+        if found and found.group(1).strip():
+            return _first_line(re.sub(r"<[^>]+>", " ", found.group(1)))
+    return _first_line(re.sub(r"<[^>]+>", " ", html))
 
 
 def message_from_object(data: Any) -> str:
