@@ -1,6 +1,7 @@
 """The root command: registers the subcommands, --version, and turns every outcome into an
 exit status (the one place that prints errors and decides the code)."""
 
+import os
 import signal
 import sys
 import traceback
@@ -12,6 +13,8 @@ from typer.core import TyperGroup
 
 from outscale_cli import __version__
 from outscale_cli.commands.chat import chat
+from outscale_cli.commands.completion import COMPLETE_VAR, completion
+from outscale_cli.commands.config import app as config_app
 from outscale_cli.commands.fim import fim
 from outscale_cli.commands.mock_server import mock_server
 from outscale_cli.commands.models import models
@@ -42,6 +45,10 @@ class Root(TyperGroup):
         **extra: Any,
     ) -> Any:
         argv = list(sys.argv[1:] if args is None else args)
+        if COMPLETE_VAR in os.environ:  # a shell asks for completions: load that machinery
+            import typer.completion
+
+            typer.completion.completion_init()  # type: ignore[attr-defined]
         previous = _on_sigterm()
         try:
             result = super().main(
@@ -177,6 +184,8 @@ app.command("fim", short_help="Complete code between a prompt and a suffix.")(fi
 app.command("models", short_help="List the models the server serves.")(models)
 app.command("ping", short_help="Check the server and its model (CI check).")(ping)
 app.command("mock-server", short_help="Run the built-in stand-in deployment.")(mock_server)
+app.add_typer(config_app, name="config", short_help="Manage profiles in the config file.")
+app.command("completion", short_help="Print the shell completion script.")(completion)
 
 
 def main() -> None:

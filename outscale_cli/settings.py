@@ -71,6 +71,8 @@ class Settings:
     connect_timeout: float = DEFAULTS["connect_timeout"]
     retries: int | None = None  # None: the command's own default
     api_key: Secret | None = None
+    headers: Mapping[str, str] = field(default_factory=dict)  # extra headers (gateways)
+    profile: str | None = None  # the config-file profile in use
     sources: Mapping[str, str] = field(default_factory=dict)  # field -> "flag", "env", ...
 
     @property
@@ -130,9 +132,17 @@ def _parse_retries(raw: Any) -> int:
 
 
 def _parse_key(raw: Any) -> Secret | None:
+    if callable(raw):  # a profile's api_key_env / api_key_cmd, resolved only when it wins
+        raw = raw()
     text = raw.reveal() if isinstance(raw, Secret) else str(raw)
     text = text.strip()
     return Secret(text) if text else None
+
+
+def _parse_headers(raw: Any) -> dict[str, str]:
+    if not isinstance(raw, Mapping):
+        raise ValueError("it must be a table of header names to values")
+    return {str(k): str(v) for k, v in raw.items()}
 
 
 PARSERS: dict[str, Callable[[Any], Any]] = {
@@ -142,6 +152,7 @@ PARSERS: dict[str, Callable[[Any], Any]] = {
     "connect_timeout": _parse_seconds,
     "retries": _parse_retries,
     "api_key": _parse_key,
+    "headers": _parse_headers,
 }
 
 
@@ -149,6 +160,7 @@ def load_settings(
     flags: Mapping[str, Any],
     environ: Mapping[str, str],
     profile: Mapping[str, Any] | None = None,
+    profile_name: str | None = None,
 ) -> Settings:
     """Resolve every field from flags > environment > profile > defaults."""
     sources: list[tuple[str, Mapping[str, Any]]] = [
@@ -172,7 +184,7 @@ def load_settings(
         else:
             if name in DEFAULTS:
                 origin[name] = "default"
-    return Settings(**values, sources=origin)
+    return Settings(**values, profile=profile_name, sources=origin)
 
 
 def _bad_value(name: str, source: str, raw: Any, exc: ValueError) -> Exception:

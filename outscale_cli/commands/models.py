@@ -1,4 +1,4 @@
-"""outscale-cli models: what the server serves."""
+"""outscale-cli models: what the server serves (or every profile's server)."""
 
 from typing import Annotated
 
@@ -12,35 +12,85 @@ def models(
     json_output: Annotated[
         bool, typer.Option("--json", help="Print the server's list object as received")
     ] = False,
+    all_profiles: Annotated[
+        bool, typer.Option("--all", help="List the models of every profile, concurrently")
+    ] = False,
     *,
     conn: Connection,
 ) -> None:
     """List the served models (one id per line when piped, a table on a terminal)."""
     import json
+    import os
+    from concurrent.futures import ThreadPoolExecutor
+    from typing import Any
 
-    from outscale_cli.commands.run import model_cards, session
+    from outscale_cli.commands.run import (
+        model_cards,
+        open_session,
+        profile_settings,
+        resolve_settings,
+    )
     from outscale_cli.console import Environment
-    from outscale_cli.errors import ServerError
+    from outscale_cli.errors import CliError, ServerError, UsageError
+    from outscale_cli.settings import Settings
 
     env = Environment.from_process(debug=conn.debug)
-    with session(env, conn, command="models") as s:
-        try:
-            listing = s.list_models()
-        except ServerError as exc:
-            if exc.http_status in (404, 405):
-                exc.message = (
-                    f"{exc.message.split(':')[0]}: the server at {s.settings.server_url} "
-                    "does not list its models (Outscale deployments do not serve /v1/models)"
-                )
-                exc.hint = "use 'outscale-cli ping' to check that the deployment answers"
-            raise
+
+    def fetch(settings: Settings) -> Any:
+        with open_session(env, settings, mock=conn.mock, command="models") as s:
+            try:
+                return s.list_models()
+            except ServerError as exc:
+                if exc.http_status in (404, 405):
+                    exc.message = (
+                        f"{exc.message.split(':')[0]}: the server at {s.settings.server_url} "
+                        "does not list its models (Outscale deployments do not serve /v1/models)"
+                    )
+                    exc.hint = "use 'outscale-cli ping' to check that the deployment answers"
+                raise
+
+    if not all_profiles:
+        listing = fetch(resolve_settings(conn, os.environ))
         if json_output:
             env.out(json.dumps(listing, ensure_ascii=False, indent=2) + "\n")
-            return
-        cards = model_cards(listing)
-        if env.stdout_isatty:
+        elif env.stdout_isatty:
             from outscale_cli.render import print_models_table
 
-            print_models_table(env.stdout, cards)
+            print_models_table(env.stdout, model_cards(listing))
         else:
-            env.out("".join(f"{card['id']}\n" for card in cards))
+            env.out("".join(f"{card['id']}\n" for card in model_cards(listing)))
+        return
+
+    if conn.mock:
+        raise UsageError("--all lists the profiles of the config file: drop --mock")
+    every = profile_settings(conn, os.environ)
+
+    def attempt(settings: Settings) -> tuple[Any, CliError | None]:
+        try:
+            return fetch(settings), None
+        except CliError as exc:
+            return None, exc
+
+    with ThreadPoolExecutor(max_workers=min(8, len(every))) as pool:
+        results = list(pool.map(attempt, every))
+    failures: list[CliError] = []
+    lines: list[str] = []
+    for settings, (listing, error) in zip(every, results, strict=True):
+        if error is not None:
+            error.message = f"profile {settings.profile}: {error.message}"
+            failures.append(error)
+            if json_output:
+                record = {"profile": settings.profile, "error": error.message}
+                lines.append(json.dumps(record) + "\n")
+            continue
+        if json_output:
+            record = {"profile": settings.profile, "server_url": settings.server_url}
+            lines.append(json.dumps({**record, "models": listing}, ensure_ascii=False) + "\n")
+        else:
+            ids = [card["id"] for card in model_cards(listing)]
+            lines.extend(f"{settings.profile}\t{model_id}\n" for model_id in ids)
+    env.out("".join(lines))
+    for error in failures[1:]:
+        env.error(error.message)
+    if failures:
+        raise failures[0]

@@ -22,13 +22,46 @@ class Connection:
     timeout: float | None = None
     connect_timeout: float | None = None
     retries: int | None = None
+    profile: str | None = None
+    config: str | None = None
     mock: bool = False
     debug: bool = False
 
     def flags(self) -> dict[str, Any]:
+        """The given flags that are settings (the rest choose where settings come from)."""
         given = asdict(self)
-        del given["mock"], given["debug"]
+        for name in ("profile", "config", "mock", "debug"):
+            del given[name]
         return {k: v for k, v in given.items() if v is not None}
+
+
+def _config_for_completion(ctx: typer.Context) -> Any:
+    """The config file named on the command line so far, or the usual one; never raises."""
+    import os
+
+    from outscale_cli.config import config_path, load_config
+
+    flag = (ctx.params or {}).get("config")
+    return load_config(config_path(flag, os.environ))
+
+
+def complete_profiles(ctx: typer.Context, incomplete: str) -> list[str]:
+    """Profile names from the config file: no network, and no error ever reaches the shell."""
+    try:
+        names = list(_config_for_completion(ctx).profiles)
+    except Exception:  # noqa: BLE001 - a completion must never print an error
+        return []
+    return [n for n in names if n.startswith(incomplete)]
+
+
+def complete_models(ctx: typer.Context, incomplete: str) -> list[str]:
+    """The models the config file's profiles name (the server is never asked)."""
+    try:
+        profiles = _config_for_completion(ctx).profiles.values()
+        models = [p["model"] for p in profiles if isinstance(p.get("model"), str)]
+    except Exception:  # noqa: BLE001
+        return []
+    return [m for m in dict.fromkeys(models) if m.startswith(incomplete)]
 
 
 _PARAMS: list[tuple[str, Any, Any]] = [
@@ -57,6 +90,7 @@ _PARAMS: list[tuple[str, Any, Any]] = [
                 help="Model id, e.g. small-2409 [env: OUTSCALE_MODEL_NAME]",
                 rich_help_panel=PANEL,
                 show_default=False,
+                autocompletion=complete_models,
             ),
         ],
         None,
@@ -99,6 +133,36 @@ _PARAMS: list[tuple[str, Any, Any]] = [
                 metavar="N",
                 help="Retries of 429, 5xx and connection failures (default 2; ping 0) "
                 "[env: OUTSCALE_RETRIES]",
+                rich_help_panel=PANEL,
+                show_default=False,
+            ),
+        ],
+        None,
+    ),
+    (
+        "profile",
+        Annotated[
+            Optional[str],  # noqa: UP045
+            typer.Option(
+                "--profile",
+                "-p",
+                metavar="NAME",
+                help="A profile of the config file [env: OUTSCALE_PROFILE]",
+                rich_help_panel=PANEL,
+                show_default=False,
+                autocompletion=complete_profiles,
+            ),
+        ],
+        None,
+    ),
+    (
+        "config",
+        Annotated[
+            Optional[str],  # noqa: UP045
+            typer.Option(
+                "--config",
+                metavar="PATH",
+                help="The config file [env: OUTSCALE_CONFIG]",
                 rich_help_panel=PANEL,
                 show_default=False,
             ),

@@ -1,6 +1,6 @@
-"""outscale-cli ping: the CI smoke check of one deployment."""
+"""outscale-cli ping: the CI smoke check of one deployment, or of every profile at once."""
 
-from typing import Annotated
+from typing import Annotated, Optional
 
 import typer
 
@@ -12,80 +12,37 @@ def ping(
     json_output: Annotated[
         bool, typer.Option("--json", help="Print one JSON object: ok, server_url, model, ...")
     ] = False,
+    all_profiles: Annotated[
+        bool, typer.Option("--all", help="Check every profile of the config file, concurrently")
+    ] = False,
+    wait: Annotated[
+        Optional[float],  # noqa: UP045 - typer reads these annotations at run time
+        typer.Option(
+            "--wait",
+            metavar="SECONDS",
+            help="Keep trying until healthy or SECONDS have passed (a VM loading its model)",
+            show_default=False,
+        ),
+    ] = None,
     *,
     conn: Connection,
 ) -> None:
     """Check that the server answers and serves the model (exit 0 when healthy)."""
-    import json
-    import time
-    from typing import Any
+    import os
 
-    from outscale_cli.commands.run import find_model, model_cards, session, single_model
+    from outscale_cli.commands.health import Check, check_until, print_checks
+    from outscale_cli.commands.run import profile_settings, resolve_settings
     from outscale_cli.console import Environment
-    from outscale_cli.errors import CliError, ConfigError, ModelNotServed, ServerError
+    from outscale_cli.errors import UsageError
 
     env = Environment.from_process(debug=conn.debug)
-    report: dict[str, Any] = {
-        "ok": False,
-        "server_url": None,
-        "model": None,
-        "check": None,
-        "latency_ms": None,
-    }
-    try:
-        with session(env, conn, command="ping", default_retries=0) as s:
-            report["server_url"] = s.settings.server_url
-            wanted = s.settings.model
-            report["model"] = wanted
-            started = time.perf_counter()
-            try:
-                report["check"] = "models"
-                cards = model_cards(s.list_models())
-            except ServerError as exc:
-                if exc.http_status not in (404, 405):
-                    raise
-                # No /v1/models (Outscale): prove the model with a one-token completion.
-                report["check"] = "chat"
-                if not wanted:
-                    raise ConfigError(
-                        "no model set: set OUTSCALE_MODEL_NAME or pass -m "
-                        "(the server does not list its models)"
-                    ) from None
-                started = time.perf_counter()
-                s.client.post_json(
-                    "chat/completions",
-                    {
-                        "model": wanted,
-                        "messages": [{"role": "user", "content": "ping"}],
-                        "max_tokens": 1,
-                    },
-                )
-            else:
-                found = find_model(cards, wanted) if wanted else single_model(cards)
-                ids = ", ".join(c["id"] for c in cards) or "nothing"
-                if found is None and wanted:
-                    raise ModelNotServed(
-                        f"model {wanted} is not served at {s.settings.server_url}; "
-                        f"it serves: {ids}",
-                        hint="pick one of those with -m, or check OUTSCALE_MODEL_NAME",
-                    )
-                if found is None:
-                    raise ConfigError(
-                        "no model set: set OUTSCALE_MODEL_NAME or pass -m; "
-                        f"the server serves: {ids}"
-                    )
-                report["model"] = found
-            report["latency_ms"] = round((time.perf_counter() - started) * 1000)
-            report["ok"] = True
-    except CliError as exc:
-        if json_output:
-            report["error"] = exc.message
-            env.out(json.dumps(report) + "\n")
-        raise
-    if json_output:
-        env.out(json.dumps(report) + "\n")
+    if wait is not None and wait < 0:
+        raise UsageError(f"--wait must be 0 or more seconds (got {wait:g})")
+    if all_profiles:
+        if conn.mock:
+            raise UsageError("--all checks the profiles of the config file: drop --mock")
+        checks = [Check(s, s.profile) for s in profile_settings(conn, os.environ)]
     else:
-        env.out(
-            f"ok {report['model']} at {report['server_url']} "
-            f"({report['check']}, {report['latency_ms']} ms)\n"
-        )
+        checks = [Check(resolve_settings(conn, os.environ), None, mock=conn.mock)]
+    check_until(env, checks, wait or 0.0)
+    print_checks(env, checks, json_output=json_output, table=all_profiles)

@@ -1,0 +1,1 @@
+complete --command outscale-cli --no-files --arguments "(env _OUTSCALE_CLI_COMPLETE=complete_fish _TYPER_COMPLETE_FISH_ACTION=get-args _TYPER_COMPLETE_ARGS=(commandline -cp) outscale-cli)" --condition "env _OUTSCALE_CLI_COMPLETE=complete_fish _TYPER_COMPLETE_FISH_ACTION=is-args _TYPER_COMPLETE_ARGS=(commandline -cp) outscale-cli"

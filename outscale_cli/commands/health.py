@@ -1,0 +1,172 @@
+"""The health check behind `ping`: one deployment, or many at once, until a deadline."""
+
+from __future__ import annotations
+
+import json
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from outscale_cli.commands.run import find_model, model_cards, open_session, single_model
+from outscale_cli.console import Environment
+from outscale_cli.errors import (
+    BadResponse,
+    CliError,
+    ConfigError,
+    ConnectionFailed,
+    ModelNotServed,
+    ServerError,
+    TimedOut,
+)
+from outscale_cli.settings import Settings
+
+# Failures that can heal while we wait (a VM booting, a model loading); others cannot.
+TRANSIENT = (ConnectionFailed, TimedOut, ServerError, BadResponse, ModelNotServed)
+WAIT_STEP = 1.0
+
+
+@dataclass
+class Check:
+    settings: Settings
+    profile: str | None
+    mock: bool = False
+    report: dict[str, Any] = field(default_factory=dict)
+    error: CliError | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None and bool(self.report.get("ok"))
+
+
+def run_check(env: Environment, check: Check) -> None:
+    """One attempt: fills check.report, and check.error when not healthy."""
+    report: dict[str, Any] = {
+        "ok": False,
+        "server_url": check.settings.server_url,
+        "model": check.settings.model,
+        "check": None,
+        "latency_ms": None,
+    }
+    if check.profile is not None:
+        report = {"profile": check.profile, **report}
+    check.report, check.error = report, None
+    try:
+        with open_session(
+            env, check.settings, mock=check.mock, command="ping", default_retries=0
+        ) as s:
+            report["server_url"] = s.settings.server_url
+            wanted = s.settings.model
+            report["model"] = wanted
+            started = time.perf_counter()
+            try:
+                report["check"] = "models"
+                cards = model_cards(s.list_models())
+            except ServerError as exc:
+                if exc.http_status not in (404, 405):
+                    raise
+                # No /v1/models (Outscale): prove the model with a one-token completion.
+                report["check"] = "chat"
+                if not wanted:
+                    raise ConfigError(
+                        "no model set: set OUTSCALE_MODEL_NAME or pass -m "
+                        "(the server does not list its models)"
+                    ) from None
+                started = time.perf_counter()
+                s.client.post_json(
+                    "chat/completions",
+                    {
+                        "model": wanted,
+                        "messages": [{"role": "user", "content": "ping"}],
+                        "max_tokens": 1,
+                    },
+                )
+            else:
+                found = find_model(cards, wanted) if wanted else single_model(cards)
+                ids = ", ".join(c["id"] for c in cards) or "nothing"
+                if found is None and wanted:
+                    raise ModelNotServed(
+                        f"model {wanted} is not served at {s.settings.server_url}; "
+                        f"it serves: {ids}",
+                        hint="pick one of those with -m, or check OUTSCALE_MODEL_NAME",
+                    )
+                if found is None:
+                    raise ConfigError(
+                        "no model set: set OUTSCALE_MODEL_NAME or pass -m; "
+                        f"the server serves: {ids}"
+                    )
+                report["model"] = found
+            report["latency_ms"] = round((time.perf_counter() - started) * 1000)
+            report["ok"] = True
+    except CliError as exc:
+        check.error = exc
+        report["error"] = exc.message
+
+
+def check_until(env: Environment, checks: list[Check], wait: float) -> None:
+    """Run every check (concurrently when several), again for the unhealthy ones until all
+    are healthy or `wait` seconds have passed."""
+    deadline = time.monotonic() + wait
+    pending = list(checks)
+    with ThreadPoolExecutor(max_workers=min(8, len(checks))) as pool:
+        while True:
+            list(pool.map(lambda c: run_check(env, c), pending))
+            pending = [c for c in pending if not c.ok]
+            retry = [c for c in pending if isinstance(c.error, TRANSIENT)]
+            left = deadline - time.monotonic()
+            if not pending or not retry or len(retry) < len(pending) or left <= 0:
+                return
+            for c in retry:
+                env.debug_line(f"not healthy yet ({c.error.message if c.error else ''})")
+            time.sleep(min(WAIT_STEP, left))
+
+
+def print_checks(env: Environment, checks: list[Check], *, json_output: bool, table: bool) -> None:
+    """Reports on stdout, errors on stderr; raises the first failure (in file order)."""
+    if json_output:
+        env.out("".join(json.dumps(c.report) + "\n" for c in checks))
+    elif table and env.stdout_isatty:
+        _print_table(env, checks)
+    else:
+        env.out("".join(_line(c, table) + "\n" for c in checks if c.ok or table))
+    failed = [c for c in checks if not c.ok]
+    if not failed:
+        return
+    if table:
+        for c in failed[1:]:
+            error = c.error
+            env.error(f"profile {c.profile}: {error.message if error else 'failed'}")
+    first = failed[0]
+    error = first.error or CliError("the check failed")
+    if table:
+        error.message = f"profile {first.profile}: {error.message}"
+    raise error
+
+
+def _line(c: Check, with_profile: bool) -> str:
+    r = c.report
+    where = f"{r['model'] or '(no model)'} at {r['server_url']}"
+    if not c.ok:
+        return f"fail {c.profile} {where}: {c.error.message if c.error else ''}"
+    ok = f"ok {where} ({r['check']}, {r['latency_ms']} ms)"
+    return f"ok {c.profile} {ok[3:]}" if with_profile else ok
+
+
+def _print_table(env: Environment, checks: list[Check]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
+
+    grid = Table(box=None, header_style="bold", pad_edge=False)
+    for title in ("profile", "server", "model", "check", "latency", "status"):
+        grid.add_column(title, justify="right" if title == "latency" else "left")
+    for c in checks:
+        r = c.report
+        latency = f"{r['latency_ms']} ms" if r.get("latency_ms") is not None else ""
+        message = c.error.message if c.error else "fail"
+        status = Text("ok", style="green") if c.ok else Text(message, style="red")
+        grid.add_row(
+            str(c.profile), str(r["server_url"] or ""), str(r["model"] or ""),
+            str(r["check"] or ""), latency, status,
+        )  # fmt: skip
+    Console(file=env.stdout).print(grid)
