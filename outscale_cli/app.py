@@ -20,7 +20,7 @@ from outscale_cli.commands.mock_server import mock_server
 from outscale_cli.commands.models import models
 from outscale_cli.commands.ping import ping
 from outscale_cli.console import PROG, Environment
-from outscale_cli.errors import CliError, OutputClosed, Terminated, interruption
+from outscale_cli.errors import CliError, OutputClosed, Terminated, UsageError, interruption
 from outscale_cli.status import ExitStatus
 
 
@@ -60,7 +60,7 @@ class Root(TyperGroup):
             )
             status = result if isinstance(result, int) else ExitStatus.OK
         except BaseException as exc:  # noqa: B036 - this is the process's last word
-            status = report(exc, debug="--debug" in argv)
+            status = report(exc, debug="--debug" in argv, as_json="--json" in argv)
         finally:
             _restore_sigterm(previous)
         if standalone_mode:
@@ -68,9 +68,12 @@ class Root(TyperGroup):
         return status
 
 
-def report(exc: BaseException, debug: bool) -> int:
-    """Print one failure the documented way and return its exit status."""
+def report(exc: BaseException, debug: bool, as_json: bool = False) -> int:
+    """Print one failure the documented way and return its exit status: a message and a hint,
+    or with --json one JSON object, on stderr."""
     env = Environment.from_process(debug=debug)
+    if as_json:
+        env.json_errors = True
     try:
         if isinstance(exc, SystemExit):
             return int(exc.code or 0) if not isinstance(exc.code, str) else 1
@@ -82,19 +85,16 @@ def report(exc: BaseException, debug: bool) -> int:
             ExitStatus.INTERRUPTED,
             ExitStatus.TERMINATED,
         ):
-            env.error(exc.message)
+            env.error(exc.message, None, exc)
             return exc.status
         if isinstance(exc, CliError):
-            env.error(exc.message, exc.hint)
+            env.error(exc.message, exc.hint, exc)
             return exc.status
         if _is_usage_error(exc):
             return _usage_error(env, exc)
-        env.error(
-            f"internal error: {type(exc).__name__}: {exc}",
-            None
-            if debug
-            else "this is a bug; run again with --debug for the traceback, and report it",
-        )
+        bug = CliError(f"internal error: {type(exc).__name__}: {exc}")
+        hint = "this is a bug; run again with --debug for the traceback, and report it"
+        env.error(bug.message, None if debug else hint, bug)
         if debug:
             env.stderr.write(env.scrub("".join(traceback.format_exception(exc))))
         return ExitStatus.INTERNAL
@@ -143,7 +143,8 @@ def _usage_error(env: Environment, exc: BaseException) -> int:
         env.stderr.write(message + "\n")
         return ExitStatus.USAGE
     where = ctx.command_path if ctx is not None else PROG
-    env.error(message.strip().replace("\n", " "), f"see '{where} --help'")
+    error = UsageError(message.strip().replace("\n", " "))
+    env.error(error.message, f"see '{where} --help'", error)
     return code if code else ExitStatus.USAGE
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime
 import email.utils
 import json
+import os
 import random
 import socket
 import ssl
@@ -20,6 +21,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -81,7 +83,11 @@ class StreamedAnswer:
 
     def chunks(self) -> Iterator[bytes]:
         try:
-            yield from self._response.iter_bytes()
+            for chunk in self._response.iter_bytes():
+                yield chunk
+                left = self._client.remaining()
+                if left is not None and left <= 0:
+                    raise self._client.expired()
         except httpx.HTTPError as exc:
             raise self._client.map_error(exc, started=True) from exc
 
@@ -89,23 +95,102 @@ class StreamedAnswer:
         return b"".join(self.chunks())
 
 
+def tls_context(settings: Settings, env: Environment) -> ssl.SSLContext | bool:
+    """How to verify servers: the CA bundle (--ca-bundle, SSL_CERT_FILE, else certifi's), a
+    client certificate for mutual TLS, or nothing with --insecure (which always warns)."""
+    if settings.insecure:
+        env.warn("--insecure: the server's TLS certificate is not verified")
+        if not settings.client_cert:
+            return False
+    needs_tls = urlsplit(settings.api_base).scheme == "https" or any(
+        (value or "").startswith("https:")
+        for value in (settings.proxy, *(os.environ.get(v) for v in PROXY_VARIABLES))
+    )
+    if not needs_tls and not settings.client_cert:
+        # Plain HTTP all the way: loading the CA bundle would cost ~25 ms for nothing. A
+        # context that trusts no one keeps any TLS connection (there is none) refused.
+        return ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    try:
+        if settings.ca_bundle:
+            context = ssl.create_default_context(cafile=settings.ca_bundle)
+        else:
+            import certifi
+
+            context = ssl.create_default_context(cafile=certifi.where())
+            if os.environ.get("SSL_CERT_DIR"):
+                context.load_verify_locations(capath=os.environ["SSL_CERT_DIR"])
+    except (OSError, ssl.SSLError) as exc:
+        raise ConfigError(f"cannot load the CA bundle {settings.ca_bundle}: {exc}") from None
+    if settings.insecure:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    if settings.client_cert:
+        try:
+            context.load_cert_chain(settings.client_cert, settings.client_key)
+        except (OSError, ssl.SSLError) as exc:
+            raise ConfigError(
+                f"cannot load the client certificate {settings.client_cert}: {exc}",
+                hint="--client-cert takes a PEM file; give the key with --client-key if apart",
+            ) from None
+    return context
+
+
+PROXY_VARIABLES = ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY")
+
+
 class Client:
-    def __init__(self, settings: Settings, env: Environment, retries: int) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        env: Environment,
+        retries: int,
+        deadline: float | None = None,
+    ) -> None:
         self._env = env
         self._retries = retries
         self._base = settings.api_base
+        self._deadline = deadline  # time.monotonic() at which --max-time expires
+        self._max_time = settings.max_time
         headers = {**settings.headers, "User-Agent": USER_AGENT}
         if settings.api_key is not None:
-            headers["Authorization"] = f"Bearer {settings.api_key.reveal()}"
-            if settings.api_key.reveal() not in env.secrets:
-                env.secrets.append(settings.api_key.reveal())
+            key = settings.api_key.reveal()
+            headers["Authorization"] = f"Bearer {key}"
+            if key not in env.secrets:
+                env.secrets.append(key)
+            host = urlsplit(self._base).hostname or ""
+            if urlsplit(self._base).scheme == "http" and not _is_loopback(host):
+                env.warn(
+                    f"sending the API key over plain http:// to {host}: "
+                    "anyone on the way can read it"
+                )
         self._timeout = settings.timeout
         self._connect_timeout = settings.connect_timeout
         self._http = httpx.Client(
             headers=headers,
             timeout=httpx.Timeout(settings.timeout, connect=settings.connect_timeout),
             follow_redirects=False,
+            verify=tls_context(settings, env),
+            proxy=settings.proxy,
         )
+
+    # -- --max-time -----------------------------------------------------------------------
+    def remaining(self) -> float | None:
+        return None if self._deadline is None else self._deadline - time.monotonic()
+
+    def expired(self) -> TimedOut:
+        return TimedOut(
+            f"--max-time {self._max_time:g} s expired: the command took too long",
+            hint="raise --max-time (OUTSCALE_MAX_TIME) if the answer is long",
+        )
+
+    def _timeouts(self) -> httpx.Timeout:
+        """This request's timeouts, cut short so that none outlasts --max-time."""
+        left = self.remaining()
+        if left is None:
+            return httpx.Timeout(self._timeout, connect=self._connect_timeout)
+        if left <= 0:
+            raise self.expired()
+        return httpx.Timeout(min(self._timeout, left), connect=min(self._connect_timeout, left))
 
     def __enter__(self) -> Client:
         return self
@@ -162,15 +247,20 @@ class Client:
                 self._env.debug_line(f"request body: {content.decode()}")
             started = time.perf_counter()
             try:
-                request = self._http.build_request(method, url, content=content, headers=headers)
+                request = self._http.build_request(
+                    method, url, content=content, headers=headers, timeout=self._timeouts()
+                )
                 response = self._http.send(request, stream=stream)
             except httpx.HTTPError as exc:
                 error = self.map_error(exc, started=False)
-                if isinstance(error, ConnectionFailed) and attempt < self._retries:
-                    self._wait(attempt, None, error.message)
+                if isinstance(error, ConnectionFailed) and self._wait(attempt, None, error):
                     attempt += 1
                     continue
+                error.retries = attempt
                 raise error from exc
+            except CliError as refused:  # --max-time already spent
+                refused.retries = attempt
+                raise
             elapsed_ms = (time.perf_counter() - started) * 1000
             self._env.debug_line(
                 f"<- {response.status_code} {response.reason_phrase} in {elapsed_ms:.0f} ms"
@@ -182,12 +272,14 @@ class Client:
                 return response
             raw = self._read_error_body(response)
             self._env.debug_line(f"response body: {raw.decode('utf-8', 'replace')[:2000]}")
-            if response.status_code in RETRY_STATUSES and attempt < self._retries:
+            status_error = self._status_error(response, raw)
+            if response.status_code in RETRY_STATUSES:
                 wait = retry_after_seconds(response.headers.get("retry-after"))
-                self._wait(attempt, wait, f"{response.status_code} {response.reason_phrase}")
-                attempt += 1
-                continue
-            raise self._status_error(response, raw)
+                if self._wait(attempt, wait, status_error):
+                    attempt += 1
+                    continue
+            status_error.retries = attempt
+            raise status_error
 
     def _read_error_body(self, response: httpx.Response) -> bytes:
         try:
@@ -205,22 +297,36 @@ class Client:
             error.hint = f"the server redirects to {location}; use that as the server URL"
         return error
 
-    def _wait(self, attempt: int, retry_after: float | None, reason: str) -> None:
+    def _wait(self, attempt: int, retry_after: float | None, error: CliError) -> bool:
+        """Sleep before retry `attempt + 1`; False when there is none left, or no time."""
+        if attempt >= self._retries:
+            return False
         delay = retry_after if retry_after is not None else backoff_delay(attempt)
-        self._env.debug_line(f"retry {attempt + 1}/{self._retries} in {delay:.2f} s after {reason}")
+        left = self.remaining()
+        if left is not None and delay >= left:
+            self._env.debug_line(f"no retry: waiting {delay:.2f} s would pass --max-time")
+            return False
+        self._env.debug_line(
+            f"retry {attempt + 1}/{self._retries} in {delay:.2f} s after {error.message}"
+        )
         time.sleep(delay)
+        return True
 
     # -- httpx's exceptions, mapped once ----------------------------------------------------
     def map_error(self, exc: httpx.HTTPError, *, started: bool) -> CliError:
         where = _host_of(exc)
+        left = self.remaining()
+        if isinstance(exc, httpx.TimeoutException) and left is not None and left <= 0.05:
+            return self.expired()  # the timeout was cut short by --max-time
         if isinstance(exc, httpx.ConnectTimeout):
             return TimedOut(
-                f"could not connect to {where} within {self._connect_timeout:g} s",
+                f"could not connect to {where} within {self._connect_timeout:g} s "
+                "(--connect-timeout)",
                 hint="check that the server is up and reachable from here",
             )
         if isinstance(exc, httpx.TimeoutException):
             return TimedOut(
-                f"the server at {where} said nothing for {self._timeout:g} s",
+                f"the server at {where} said nothing for {self._timeout:g} s (--timeout)",
                 hint="raise --timeout (OUTSCALE_TIMEOUT) if the model is slow to answer",
             )
         if isinstance(exc, httpx.ConnectError):
@@ -243,7 +349,8 @@ def _connect_failure(exc: httpx.ConnectError, where: str) -> CliError:
             detail = cause.verify_message or str(cause)
             return ConnectionFailed(
                 f"TLS certificate of {where} not trusted: {detail}",
-                hint="check the server URL, or the CA bundle (SSL_CERT_FILE)",
+                hint="trust its CA with --ca-bundle PATH (or SSL_CERT_FILE), "
+                "or check the server URL",
             )
         if isinstance(cause, ssl.SSLError):
             return ConnectionFailed(f"TLS handshake with {where} failed: {cause.reason or cause}")
@@ -268,6 +375,17 @@ def _connect_failure(exc: httpx.ConnectError, where: str) -> CliError:
             hint="check that the server is running and listening on that port",
         )
     return ConnectionFailed(f"cannot connect to {where}: {text}")
+
+
+def _is_loopback(host: str) -> bool:
+    import ipaddress
+
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _host_of(exc: httpx.HTTPError) -> str:

@@ -41,7 +41,13 @@ PROFILE_KEYS: dict[str, tuple[tuple[type, ...], str]] = {
     "api_key": ((str,), "the key, as a string"),
     "timeout": ((int, float), "a number of seconds greater than 0"),
     "connect_timeout": ((int, float), "a number of seconds greater than 0"),
+    "max_time": ((int, float), "a number of seconds greater than 0"),
     "retries": ((int,), "a whole number, 0 or more"),
+    "ca_bundle": ((str,), "the path of a PEM file of CA certificates"),
+    "insecure": ((bool,), "true or false"),
+    "client_cert": ((str,), "the path of a PEM client certificate"),
+    "client_key": ((str,), "the path of a PEM private key"),
+    "proxy": ((str,), "an http:// or https:// proxy URL"),
     "headers": ((dict,), "a table of header names to string values"),
 }
 TOP_KEYS = {"default_profile", "profiles"}
@@ -161,7 +167,7 @@ def _check_profile(
             expected = ", ".join(PROFILE_KEYS)
             raise ConfigError(f"{where}: unknown key; expected one of: {expected}")
         types, expected = PROFILE_KEYS[key]
-        if not isinstance(value, types) or isinstance(value, bool):
+        if not isinstance(value, types) or (isinstance(value, bool) and bool not in types):
             raise ConfigError(f"{where}: expected {expected}, got {value!r}")
         if key in PARSERS:
             try:

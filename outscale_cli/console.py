@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 from dataclasses import dataclass, field
-from typing import TextIO
+from typing import Any, TextIO
 
 PROG = "outscale-cli"
+STARTED = time.monotonic()  # --max-time counts from here
 DIM = "\x1b[2m"
 RED = "\x1b[31m"
 YELLOW = "\x1b[33m"
@@ -32,6 +34,7 @@ class Environment:
     stderr_isatty: bool
     colour: bool  # ANSI on stderr
     debug: bool = False
+    json_errors: bool = False  # --json: a failure is one JSON object on stderr
     secrets: list[str] = field(default_factory=lambda: _SECRETS)
 
     @classmethod
@@ -64,7 +67,14 @@ class Environment:
             self.stderr.write(f"{PROG}: {label}: {line}\n")
         self.stderr.flush()
 
-    def error(self, message: str, hint: str | None = None) -> None:
+    def error(self, message: str, hint: str | None = None, error: Any = None) -> None:
+        """One failure: `outscale-cli: error: ...` and a hint, or its JSON object."""
+        if self.json_errors and error is not None:
+            import json
+
+            self.stderr.write(self.scrub(json.dumps(error.as_json())) + "\n")
+            self.stderr.flush()
+            return
         self._diag("error", message, RED)
         if hint:
             self.stderr.write(f"hint: {self.scrub(hint)}\n")
@@ -87,12 +97,20 @@ class Environment:
         self.stdout.write(text)
         self.stdout.flush()
 
-    def read_stdin_bytes(self) -> bytes:
+    def read_stdin_bytes(self, most: int) -> bytes:
+        """Standard input up to `most` bytes."""
         buffer = getattr(self.stdin, "buffer", None)
-        if buffer is not None:
-            data: bytes = buffer.read()
-            return data
-        return self.stdin.read().encode("utf-8")
+        if buffer is None:
+            return self.stdin.read(most).encode("utf-8")
+        parts: list[bytes] = []
+        got = 0
+        while got < most:  # a pipe gives what it has: read until EOF or enough
+            part: bytes = buffer.read(most - got)
+            if not part:
+                break
+            parts.append(part)
+            got += len(part)
+        return b"".join(parts)
 
 
 def _isatty(stream: TextIO | None) -> bool:

@@ -25,46 +25,84 @@ from outscale_cli.status import ExitStatus
 
 class CliError(Exception):
     status: ExitStatus = ExitStatus.INTERNAL
+    kind = "internal"  # the `type` of a --json error object
+    http_status: int | None = None
+    request_id: str | None = None
+    retries: int | None = None  # how many retries were made before giving up
 
     def __init__(self, message: str, *, hint: str | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.hint = hint
 
+    def as_json(self) -> dict[str, Any]:
+        """The --json error object: the same fields for every failure, null where unknown."""
+        return {
+            "error": {
+                "type": self.kind,
+                "message": self.message,
+                "status": self.http_status,
+                "exit_code": int(self.status),
+                "request_id": self.request_id,
+                "retries": self.retries,
+            }
+        }
+
 
 class UsageError(CliError):
     status = ExitStatus.USAGE
+    kind = "usage"
 
 
 class ConfigError(CliError):
     status = ExitStatus.CONFIG
+    kind = "config"
 
 
 class ConnectionFailed(CliError):
     status = ExitStatus.CONNECTION
+    kind = "connection"
 
 
 class TimedOut(CliError):
     status = ExitStatus.TIMEOUT
+    kind = "timeout"
 
 
 class BadResponse(CliError):
     status = ExitStatus.BAD_RESPONSE
+    kind = "bad_response"
 
 
 class ModelNotServed(CliError):
     status = ExitStatus.MODEL_NOT_SERVED
+    kind = "model_not_served"
 
 
 class Interrupted(CliError):
     status = ExitStatus.INTERRUPTED
+    kind = "interrupted"
 
 
 class Terminated(KeyboardInterrupt):
     """Raised by our SIGTERM handler, so a stream ends like on Ctrl-C, with exit 143."""
 
 
-def interruption(exc: KeyboardInterrupt) -> Interrupted:
+class Expired(KeyboardInterrupt):
+    """Raised by the --max-time alarm, wherever the command is (even inside a blocking read)."""
+
+    def __init__(self, max_time: float) -> None:
+        super().__init__()
+        self.max_time = max_time
+
+
+def interruption(exc: KeyboardInterrupt) -> CliError:
+    """The error for a signal that stopped the command: Ctrl-C, SIGTERM or --max-time."""
+    if isinstance(exc, Expired):
+        return TimedOut(
+            f"--max-time {exc.max_time:g} s expired: the command took too long",
+            hint="raise --max-time (OUTSCALE_MAX_TIME) if the answer is long",
+        )
     error = Interrupted("terminated" if isinstance(exc, Terminated) else "interrupted")
     if isinstance(exc, Terminated):
         error.status = ExitStatus.TERMINATED
@@ -75,12 +113,14 @@ class OutputClosed(CliError):
     """The reader of stdout went away (`... | head -1`): not a failure of ours."""
 
     status = ExitStatus.OK
+    kind = "output_closed"
 
 
 class ServerError(CliError):
     """The server said no: an HTTP error status, or an error object in a stream."""
 
     status = ExitStatus.HTTP_ERROR
+    kind = "http_status"
 
     def __init__(
         self,

@@ -34,21 +34,23 @@ def decode(data: bytes, name: str) -> str:
         ) from None
 
 
-def check_size(size: int, name: str, limit: int = MAX_INPUT_BYTES) -> None:
+def check_size(size: int, name: str, limit: int, exact: bool = True) -> None:
     if size > limit:
+        how = f"is {size:,} bytes" if exact else f"holds more than {limit:,} bytes"
         raise UsageError(
-            f"{name} is {size:,} bytes, more than the {limit:,}-byte input limit",
-            hint="no model's context holds that much; send a smaller part",
+            f"{name} {how}, over the {limit:,}-byte input limit (--max-input-bytes)",
+            hint="no model's context holds that much: send a smaller part, "
+            "or raise --max-input-bytes",
         )
 
 
-def read_file(path: str, env: Environment) -> Source:
+def read_file(path: str, env: Environment, limit: int = MAX_INPUT_BYTES) -> Source:
     if path == "-":
-        return read_stdin(env)
+        return read_stdin(env, limit)
     name = f"file {path}"
     try:
         p = Path(path)
-        check_size(p.stat().st_size, name)
+        check_size(p.stat().st_size, name, limit)
         data = p.read_bytes()
     except IsADirectoryError:
         raise UsageError(f"cannot read {name}: it is a directory") from None
@@ -57,11 +59,11 @@ def read_file(path: str, env: Environment) -> Source:
     return Source(name, decode(data, name))
 
 
-def read_stdin(env: Environment) -> Source:
+def read_stdin(env: Environment, limit: int = MAX_INPUT_BYTES) -> Source:
     name = "standard input"
     _hint_if_silent(env)
-    data = env.read_stdin_bytes()
-    check_size(len(data), name)
+    data = env.read_stdin_bytes(limit + 1)  # never hold more than the limit in memory
+    check_size(len(data), name, limit, exact=False)
     return Source(name, decode(data, name))
 
 
@@ -101,12 +103,12 @@ def join_prompt(sources: list[Source]) -> str:
 _AT = re.compile(r"^(?P<path>.+?):(?P<line>\d+)(?::(?P<col>\d+))?$")
 
 
-def split_at(spec: str, env: Environment) -> tuple[str, str]:
+def split_at(spec: str, env: Environment, limit: int = MAX_INPUT_BYTES) -> tuple[str, str]:
     """--at PATH:LINE[:COL] (1-based): (everything before, everything after) that point."""
     match = _AT.match(spec)
     if not match:
         raise UsageError(f"--at takes PATH:LINE[:COL], not {spec!r}", hint="e.g. --at app.py:42:8")
-    source = read_file(match["path"], env)
+    source = read_file(match["path"], env, limit)
     line_no = int(match["line"])
     col = int(match["col"] or 1)
     lines = source.text.split("\n")  # only LF separates lines; a CR stays with its line

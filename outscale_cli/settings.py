@@ -12,6 +12,7 @@ loopback server, and these few fields need no more than a parser each.
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,8 +27,10 @@ ENV_NAMES = {
     "model": "OUTSCALE_MODEL_NAME",
     "timeout": "OUTSCALE_TIMEOUT",
     "connect_timeout": "OUTSCALE_CONNECT_TIMEOUT",
+    "max_time": "OUTSCALE_MAX_TIME",
     "retries": "OUTSCALE_RETRIES",
     "api_key": "OUTSCALE_API_KEY",
+    "ca_bundle": "SSL_CERT_FILE",
 }
 # field -> flag, for messages
 FLAG_NAMES = {
@@ -35,7 +38,12 @@ FLAG_NAMES = {
     "model": "--model",
     "timeout": "--timeout",
     "connect_timeout": "--connect-timeout",
+    "max_time": "--max-time",
     "retries": "--retries",
+    "ca_bundle": "--ca-bundle",
+    "client_cert": "--client-cert",
+    "client_key": "--client-key",
+    "proxy": "--proxy",
 }
 DEFAULTS: dict[str, Any] = {"timeout": 120.0, "connect_timeout": 10.0}
 
@@ -69,8 +77,14 @@ class Settings:
     model: str | None = None
     timeout: float = DEFAULTS["timeout"]
     connect_timeout: float = DEFAULTS["connect_timeout"]
+    max_time: float | None = None  # the whole command, like curl's --max-time
     retries: int | None = None  # None: the command's own default
     api_key: Secret | None = None
+    ca_bundle: str | None = None
+    insecure: bool = False
+    client_cert: str | None = None
+    client_key: str | None = None
+    proxy: str | None = None
     headers: Mapping[str, str] = field(default_factory=dict)  # extra headers (gateways)
     profile: str | None = None  # the config-file profile in use
     sources: Mapping[str, str] = field(default_factory=dict)  # field -> "flag", "env", ...
@@ -124,6 +138,31 @@ def _parse_seconds(raw: Any) -> float:
     return value
 
 
+def _parse_file(raw: Any) -> str:
+    path = os.path.expanduser(str(raw))
+    if not os.path.isfile(path):
+        raise ValueError("no such file")
+    return path
+
+
+def _parse_bool(raw: Any) -> bool:
+    if isinstance(raw, bool):
+        return raw
+    text = str(raw).strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off", ""):
+        return False
+    raise ValueError("it must be true or false")
+
+
+def _parse_proxy(raw: Any) -> str:
+    text = str(raw).strip()
+    if urlsplit(text).scheme not in ("http", "https") or not urlsplit(text).hostname:
+        raise ValueError("it must be an http:// or https:// URL")
+    return text
+
+
 def _parse_retries(raw: Any) -> int:
     text = str(raw).strip()
     if not text.isdigit():
@@ -150,9 +189,15 @@ PARSERS: dict[str, Callable[[Any], Any]] = {
     "model": _parse_model,
     "timeout": _parse_seconds,
     "connect_timeout": _parse_seconds,
+    "max_time": _parse_seconds,
     "retries": _parse_retries,
     "api_key": _parse_key,
     "headers": _parse_headers,
+    "ca_bundle": _parse_file,
+    "insecure": _parse_bool,
+    "client_cert": _parse_file,
+    "client_key": _parse_file,
+    "proxy": _parse_proxy,
 }
 
 

@@ -44,6 +44,10 @@ def chat(
         bool,
         typer.Option("--no-stdin", help="Never read standard input [env: OUTSCALE_NO_STDIN=1]"),
     ] = False,
+    max_input_bytes: Annotated[
+        int,
+        typer.Option("--max-input-bytes", metavar="N", help="Refuse larger input (default 4 MiB)"),
+    ] = 4 * 1024 * 1024,
     temperature: Annotated[
         Optional[float],  # noqa: UP045
         typer.Option(
@@ -163,7 +167,14 @@ def chat(
 
     from outscale_cli.commands.run import Output, complete, session
     from outscale_cli.console import Environment
-    from outscale_cli.inputs import Source, join_prompt, read_file, read_stdin, stdin_available
+    from outscale_cli.inputs import (
+        Source,
+        check_size,
+        join_prompt,
+        read_file,
+        read_stdin,
+        stdin_available,
+    )
     from outscale_cli.wire import Sampling, chat_body, response_format
 
     env = Environment.from_process(debug=conn.debug)
@@ -181,12 +192,13 @@ def chat(
     )
     sampling.check()
     files = file or []
-    sources = [read_file(path, env) for path in files]
+    sources = [read_file(path, env, max_input_bytes) for path in files]
     if "-" not in files and stdin_available(env, no_stdin):
-        sources.append(read_stdin(env))
+        sources.append(read_stdin(env, max_input_bytes))
     if prompt is not None:
         sources.append(Source("the PROMPT argument", prompt))
     text = join_prompt(sources)
+    check_size(len(text.encode()), "the prompt", max_input_bytes)
 
     out = Output(
         stream=stream,

@@ -46,6 +46,10 @@ def fim(
         bool,
         typer.Option("--no-stdin", help="Never read standard input [env: OUTSCALE_NO_STDIN=1]"),
     ] = False,
+    max_input_bytes: Annotated[
+        int,
+        typer.Option("--max-input-bytes", metavar="N", help="Refuse larger input (default 4 MiB)"),
+    ] = 4 * 1024 * 1024,
     max_tokens: Annotated[
         Optional[int],  # noqa: UP045
         typer.Option(
@@ -129,7 +133,7 @@ def fim(
     from outscale_cli.commands.run import Output, complete, session
     from outscale_cli.console import Environment
     from outscale_cli.errors import UsageError
-    from outscale_cli.inputs import read_file, read_stdin, split_at, stdin_available
+    from outscale_cli.inputs import check_size, read_file, read_stdin, split_at, stdin_available
     from outscale_cli.wire import Sampling, fim_body
 
     env = Environment.from_process(debug=conn.debug)
@@ -151,17 +155,18 @@ def fim(
     if at is not None:
         if suffix is not None or suffix_file is not None:
             raise UsageError("--at gives the suffix already: drop --suffix/--suffix-file")
-        text, suffix = split_at(at, env)
+        text, suffix = split_at(at, env, max_input_bytes)
     elif prompt is not None:
         text = prompt
     elif file is not None:
-        text = read_file(file, env).text
+        text = read_file(file, env, max_input_bytes).text
     elif stdin_available(env, no_stdin):
-        text = read_stdin(env).text
+        text = read_stdin(env, max_input_bytes).text
     else:
         text = ""
     if suffix_file is not None:
-        suffix = read_file(suffix_file, env).text
+        suffix = read_file(suffix_file, env, max_input_bytes).text
+    check_size(len(text.encode()) + len((suffix or "").encode()), "the input", max_input_bytes)
     if not text and not suffix:
         raise UsageError(
             "the prompt is empty: give a PROMPT argument, -f FILE, --at PATH:LINE or stdin",

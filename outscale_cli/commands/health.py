@@ -134,8 +134,9 @@ def print_checks(env: Environment, checks: list[Check], *, json_output: bool, ta
         return
     if table:
         for c in failed[1:]:
-            error = c.error
-            env.error(f"profile {c.profile}: {error.message if error else 'failed'}")
+            if c.error is not None:
+                c.error.message = f"profile {c.profile}: {c.error.message}"
+                env.error(c.error.message, None, c.error)
     first = failed[0]
     error = first.error or CliError("the check failed")
     if table:

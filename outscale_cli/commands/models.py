@@ -91,6 +91,6 @@ def models(
             lines.extend(f"{settings.profile}\t{model_id}\n" for model_id in ids)
     env.out("".join(lines))
     for error in failures[1:]:
-        env.error(error.message)
+        env.error(error.message, None, error)
     if failures:
         raise failures[0]

@@ -21,7 +21,13 @@ class Connection:
     model: str | None = None
     timeout: float | None = None
     connect_timeout: float | None = None
+    max_time: float | None = None
     retries: int | None = None
+    ca_bundle: str | None = None
+    insecure: bool = False
+    client_cert: str | None = None
+    client_key: str | None = None
+    proxy: str | None = None
     profile: str | None = None
     config: str | None = None
     mock: bool = False
@@ -32,6 +38,7 @@ class Connection:
         given = asdict(self)
         for name in ("profile", "config", "mock", "debug"):
             del given[name]
+        given["insecure"] = True if self.insecure else None  # absent unless given
         return {k: v for k, v in given.items() if v is not None}
 
 
@@ -64,136 +71,53 @@ def complete_models(ctx: typer.Context, incomplete: str) -> list[str]:
     return [m for m in dict.fromkeys(models) if m.startswith(incomplete)]
 
 
+def _option(
+    name: str, hint: Any, *decls: str, help: str, metavar: str | None = None, **extra: Any
+) -> tuple[str, Any, Any]:
+    """(parameter name, annotation, default) of one shared option."""
+    option = typer.Option(
+        *decls, help=help, metavar=metavar, rich_help_panel=PANEL, show_default=False, **extra
+    )
+    return name, Annotated[hint, option], False if hint is bool else None
+
+
+# typer reads these annotations at run time: Optional[...] rather than X | None (py3.10)
 _PARAMS: list[tuple[str, Any, Any]] = [
-    (
-        "server_url",
-        Annotated[
-            Optional[str],  # noqa: UP045 - typer reads these annotations at run time
-            typer.Option(
-                "--server-url",
-                metavar="URL",
-                help="The deployment, e.g. http://10.0.0.12:5000 [env: OUTSCALE_SERVER_URL]",
-                rich_help_panel=PANEL,
-                show_default=False,
-            ),
-        ],
-        None,
-    ),
-    (
-        "model",
-        Annotated[
-            Optional[str],  # noqa: UP045
-            typer.Option(
-                "--model",
-                "-m",
-                metavar="ID",
-                help="Model id, e.g. small-2409 [env: OUTSCALE_MODEL_NAME]",
-                rich_help_panel=PANEL,
-                show_default=False,
-                autocompletion=complete_models,
-            ),
-        ],
-        None,
-    ),
-    (
-        "timeout",
-        Annotated[
-            Optional[float],  # noqa: UP045
-            typer.Option(
-                "--timeout",
-                metavar="SECONDS",
-                help="Longest silence from the server before giving up (default 120) "
-                "[env: OUTSCALE_TIMEOUT]",
-                rich_help_panel=PANEL,
-                show_default=False,
-            ),
-        ],
-        None,
-    ),
-    (
-        "connect_timeout",
-        Annotated[
-            Optional[float],  # noqa: UP045
-            typer.Option(
-                "--connect-timeout",
-                metavar="SECONDS",
-                help="Longest wait for the connection (default 10) [env: OUTSCALE_CONNECT_TIMEOUT]",
-                rich_help_panel=PANEL,
-                show_default=False,
-            ),
-        ],
-        None,
-    ),
-    (
-        "retries",
-        Annotated[
-            Optional[int],  # noqa: UP045
-            typer.Option(
-                "--retries",
-                metavar="N",
-                help="Retries of 429, 5xx and connection failures (default 2; ping 0) "
-                "[env: OUTSCALE_RETRIES]",
-                rich_help_panel=PANEL,
-                show_default=False,
-            ),
-        ],
-        None,
-    ),
-    (
-        "profile",
-        Annotated[
-            Optional[str],  # noqa: UP045
-            typer.Option(
-                "--profile",
-                "-p",
-                metavar="NAME",
-                help="A profile of the config file [env: OUTSCALE_PROFILE]",
-                rich_help_panel=PANEL,
-                show_default=False,
-                autocompletion=complete_profiles,
-            ),
-        ],
-        None,
-    ),
-    (
-        "config",
-        Annotated[
-            Optional[str],  # noqa: UP045
-            typer.Option(
-                "--config",
-                metavar="PATH",
-                help="The config file [env: OUTSCALE_CONFIG]",
-                rich_help_panel=PANEL,
-                show_default=False,
-            ),
-        ],
-        None,
-    ),
-    (
-        "mock",
-        Annotated[
-            bool,
-            typer.Option(
-                "--mock",
-                help="Talk to the built-in stand-in deployment instead of a server",
-                rich_help_panel=PANEL,
-            ),
-        ],
-        False,
-    ),
-    (
-        "debug",
-        Annotated[
-            bool,
-            typer.Option(
-                "--debug",
-                help="Show requests, statuses and bodies on stderr (keys hidden)",
-                rich_help_panel=PANEL,
-            ),
-        ],
-        False,
-    ),
-]
+    _option("server_url", Optional[str], "--server-url", metavar="URL",  # noqa: UP045
+            help="The deployment, e.g. http://10.0.0.12:5000 [env: OUTSCALE_SERVER_URL]"),
+    _option("model", Optional[str], "--model", "-m", metavar="ID",  # noqa: UP045
+            help="Model id, e.g. small-2409 [env: OUTSCALE_MODEL_NAME]",
+            autocompletion=complete_models),
+    _option("profile", Optional[str], "--profile", "-p", metavar="NAME",  # noqa: UP045
+            help="A profile of the config file [env: OUTSCALE_PROFILE]",
+            autocompletion=complete_profiles),
+    _option("config", Optional[str], "--config", metavar="PATH",  # noqa: UP045
+            help="The config file [env: OUTSCALE_CONFIG]"),
+    _option("timeout", Optional[float], "--timeout", metavar="SECONDS",  # noqa: UP045
+            help="Longest silence from the server, between two events of a stream "
+            "(default 120) [env: OUTSCALE_TIMEOUT]"),
+    _option("connect_timeout", Optional[float], "--connect-timeout",  # noqa: UP045
+            metavar="SECONDS",
+            help="Longest wait for the connection (default 10) [env: OUTSCALE_CONNECT_TIMEOUT]"),
+    _option("max_time", Optional[float], "--max-time", metavar="SECONDS",  # noqa: UP045
+            help="Longest time for the whole command (default: none) [env: OUTSCALE_MAX_TIME]"),
+    _option("retries", Optional[int], "--retries", metavar="N",  # noqa: UP045
+            help="Retries of 429, 5xx and connection failures (default 2; ping 0) "
+            "[env: OUTSCALE_RETRIES]"),
+    _option("ca_bundle", Optional[str], "--ca-bundle", metavar="PATH",  # noqa: UP045
+            help="Trust the CA certificates in PATH [env: SSL_CERT_FILE]"),
+    _option("insecure", bool, "--insecure",
+            help="Do not verify the server's TLS certificate (warns every time)"),
+    _option("client_cert", Optional[str], "--client-cert", metavar="PATH",  # noqa: UP045
+            help="Client certificate for mutual TLS (PEM)"),
+    _option("client_key", Optional[str], "--client-key", metavar="PATH",  # noqa: UP045
+            help="Its private key, if not in --client-cert (PEM)"),
+    _option("proxy", Optional[str], "--proxy", metavar="URL",  # noqa: UP045
+            help="HTTP(S) proxy, instead of HTTPS_PROXY / HTTP_PROXY"),
+    _option("mock", bool, "--mock", help="Talk to the built-in stand-in deployment"),
+    _option("debug", bool, "--debug",
+            help="Show requests, statuses, retries and bodies on stderr (keys hidden)"),
+]  # fmt: skip
 NAMES = [name for name, _, _ in _PARAMS]
 
 F = TypeVar("F", bound=Callable[..., Any])

@@ -16,8 +16,8 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from outscale_cli.commands.options import Connection
-from outscale_cli.console import Environment
-from outscale_cli.errors import ConfigError, ServerError, interruption
+from outscale_cli.console import STARTED, Environment
+from outscale_cli.errors import ConfigError, Expired, ServerError, interruption
 from outscale_cli.settings import Settings, load_settings
 
 if TYPE_CHECKING:
@@ -231,9 +231,37 @@ def open_session(
         settings.api_base  # noqa: B018 - raises the "no server URL" error before any work
         from outscale_cli.client import Client
 
+        deadline = None
+        if settings.max_time is not None:
+            deadline = STARTED + settings.max_time
+            stack.enter_context(alarm(deadline, settings.max_time))
         retries = settings.retries if settings.retries is not None else default_retries
-        client = stack.enter_context(Client(settings, env, retries))
+        client = stack.enter_context(Client(settings, env, retries, deadline))
         yield Session(env, settings, client)
+
+
+@contextmanager
+def alarm(deadline: float, max_time: float) -> Iterator[None]:
+    """Raise Expired at the deadline wherever the command is, even in a blocking read (the
+    client also cuts each timeout short; this covers a stream that trickles, then stalls).
+    Signals reach only the main thread: elsewhere the client's own checks must do."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def expire(signum: int, frame: object) -> None:
+        raise Expired(max_time)
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, max(0.001, deadline - time.monotonic()))
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
 
 
 @dataclass(frozen=True)
