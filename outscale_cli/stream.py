@@ -60,6 +60,8 @@ class Completion:
     thinking_parts: list[str] = field(default_factory=list)
     tool_calls: dict[int, dict[str, Any]] = field(default_factory=dict)
     received_any: bool = False
+    keep_text: bool = True  # False: only the envelope is kept (memory flat however long)
+    saw_thinking: bool = False
 
     @property
     def text(self) -> str:
@@ -104,7 +106,7 @@ class Completion:
     def to_response(self) -> dict[str, Any]:
         """The non-streamed response shape, assembled from what was received."""
         content: Any = self.text
-        if self.thinking_parts:
+        if self.saw_thinking:
             content = [
                 {"type": "thinking", "thinking": [{"type": "text", "text": self.thinking}]},
                 {"type": "text", "text": self.text},
@@ -122,10 +124,13 @@ class Completion:
         }
 
     def _add(self, text: str, thinking: str) -> Delta:
-        if text:
-            self.text_parts.append(text)
         if thinking:
-            self.thinking_parts.append(thinking)
+            self.saw_thinking = True
+        if self.keep_text:
+            if text:
+                self.text_parts.append(text)
+            if thinking:
+                self.thinking_parts.append(thinking)
         return Delta(text, thinking)
 
     def _take_envelope(self, obj: dict[str, Any]) -> None:

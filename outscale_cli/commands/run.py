@@ -301,7 +301,7 @@ def complete(s: Session, route: str, body: dict[str, Any], out: Output) -> None:
     )
 
     env = s.env
-    completion = Completion()
+    completion = Completion(keep_text=out.json)  # the text is needed only to print it whole
     writer = None if out.json else make_writer(env, out)
     thinking = ThinkingWriter(env) if out.show_thinking else None
     raw: dict[str, Any] | None = None
