@@ -31,9 +31,9 @@ class PlainWriter:
 
     def write(self, text: str) -> None:
         if text:
+            self._last = text[-1]  # first: a signal during the write still gets its newline
             self._stream.write(text)
             self._stream.flush()
-            self._last = text[-1]
 
     def finish(self) -> None:
         if self._final_newline and self._last and self._last != "\n":
