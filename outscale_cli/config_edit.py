@@ -8,6 +8,7 @@ of the folder. An interruption at any point leaves the old file whole.
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -105,16 +106,53 @@ def _set_default(document: Any, name: str) -> None:
 
 def remove_profile(path: Path, name: str) -> bool:
     """Remove `name`; True when it was the default (which is then unset)."""
+    import tomlkit
+
     document = _load_document(path)
     profiles = document.get("profiles")
     if profiles is None or name not in profiles:
         raise ConfigError(f"no profile {name!r} in {path}")
-    del profiles[name]
+    text = _cut_table(tomlkit.dumps(document), name)
+    if text is None:  # not a [profiles.NAME] block of its own (an inline table): tomlkit
+        del profiles[name]
+    else:
+        document = tomlkit.parse(text)
     was_default = bool(document.get("default_profile") == name)
     if was_default:
         del document["default_profile"]
     _save(path, document)
     return was_default
+
+
+_HEADER = re.compile(r"^\s*\[\[?\s*([^\]]+?)\s*\]")
+
+
+def _cut_table(text: str, name: str) -> str | None:
+    """The text without the [profiles.NAME] block (its sub-tables too) and the comment lines
+    just above its header; the comments above the next header stay with the next table.
+    (tomlkit would file those under the removed table and delete them with it.)"""
+    lines = text.splitlines(keepends=True)
+
+    def header(line: str) -> str | None:
+        match = _HEADER.match(line)
+        return re.sub(r"\s*\.\s*", ".", match.group(1)).replace('"', "") if match else None
+
+    own = f"profiles.{name}"
+    start = next((i for i, line in enumerate(lines) if header(line) == own), None)
+    if start is None:
+        return None
+    end = start + 1
+    while end < len(lines):
+        found = header(lines[end])
+        if found is not None and found != own and not found.startswith(own + "."):
+            break
+        end += 1
+    if end < len(lines):  # give back the comment block that leads into the next table
+        while end - 1 > start and lines[end - 1].lstrip().startswith("#"):
+            end -= 1
+    while start > 0 and lines[start - 1].lstrip().startswith("#"):
+        start -= 1
+    return "".join(lines[:start] + lines[end:])
 
 
 def set_default(path: Path, name: str) -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -100,6 +101,9 @@ class Settings:
         return self.server_url + "/v1"
 
 
+_HOST = re.compile(r"^(?:[A-Za-z0-9_](?:[A-Za-z0-9_.-]*[A-Za-z0-9_])?|[0-9A-Fa-f:.]+)$")
+
+
 def normalise_server_url(raw: str) -> str:
     """Accept what users paste: with or without `/`, `/v1`, a path prefix, even no scheme."""
     text = raw.strip()
@@ -112,6 +116,8 @@ def normalise_server_url(raw: str) -> str:
         raise ValueError(f"the scheme must be http or https, not {parts.scheme!r}")
     if not parts.hostname:
         raise ValueError("it names no host")
+    if not _HOST.match(parts.hostname):
+        raise ValueError(f"{parts.hostname!r} is not a host name or address")
     try:
         parts.port  # noqa: B018 - raises on a port that is not a number
     except ValueError:
