@@ -1,3 +1,22 @@
-from outscale_cli.app import main
+"""The entry point (`outscale-cli`, `python -m outscale_cli`).
 
-main()
+`--version` is answered before Typer is imported: a version check in a script should cost
+no more than starting Python.
+"""
+
+import sys
+
+
+def main() -> None:
+    if sys.argv[1:] in (["--version"], ["-V"]):
+        from outscale_cli import __version__
+
+        sys.stdout.write(f"outscale-cli {__version__}\n")
+        return
+    from outscale_cli.app import app
+
+    app()
+
+
+if __name__ == "__main__":
+    main()

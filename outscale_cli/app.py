@@ -4,7 +4,6 @@ exit status (the one place that prints errors and decides the code)."""
 import os
 import signal
 import sys
-import traceback
 from collections.abc import Sequence
 from typing import Annotated, Any, Optional
 
@@ -96,6 +95,8 @@ def report(exc: BaseException, debug: bool, as_json: bool = False) -> int:
         hint = "this is a bug; run again with --debug for the traceback, and report it"
         env.error(bug.message, None if debug else hint, bug)
         if debug:
+            import traceback
+
             env.stderr.write(env.scrub("".join(traceback.format_exception(exc))))
         return ExitStatus.INTERNAL
     except BrokenPipeError:
@@ -188,6 +189,3 @@ app.command("mock-server", short_help="Run the built-in stand-in deployment.")(m
 app.add_typer(config_app, name="config", short_help="Manage profiles in the config file.")
 app.command("completion", short_help="Print the shell completion script.")(completion)
 
-
-def main() -> None:
-    app()

@@ -17,7 +17,6 @@ them as `outscale-cli: error: ...` plus an optional `hint: ...` line.
 from __future__ import annotations
 
 import json
-from http import HTTPStatus
 from typing import Any
 
 from outscale_cli.status import ExitStatus
@@ -155,6 +154,8 @@ def hint_for_status(status: int) -> str | None:
 
 
 def reason_phrase(status: int) -> str:
+    from http import HTTPStatus
+
     try:
         return HTTPStatus(status).phrase
     except ValueError:
