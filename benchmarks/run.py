@@ -1,0 +1,383 @@
+"""outscale-cli's benchmark suite: prints figures, never passes or fails anything.
+
+    python benchmarks/run.py            # everything, full size (a few minutes)
+    python benchmarks/run.py --quick    # everything, small and fast (CI proves it still runs)
+    python benchmarks/run.py --only startup,request
+
+Run it with the venv's own python (the one outscale-cli is installed in). Every comparison
+alternates ours and the reference command in the same run, round after round, since these
+machines are noisy; each table gives the median and the spread (25th-75th percentile). It
+starts the stand-in deployment itself. Whole commands are timed with hyperfine when it is
+installed (a few runs per round), with time.perf_counter loops otherwise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import pty
+import re
+import resource
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+BIN = Path(sys.executable).parent
+CLI = str(BIN / "outscale-cli")
+PY = sys.executable
+MODEL = "small-2409"
+HYPERFINE = shutil.which("hyperfine")
+
+
+# -- measuring ------------------------------------------------------------------------------
+def _time_once(argv: list[str]) -> float:
+    started = time.perf_counter()
+    subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
+    return time.perf_counter() - started
+
+
+def _hyperfine_round(commands: list[list[str]], runs: int) -> list[list[float]]:
+    with tempfile.NamedTemporaryFile(suffix=".json") as out:
+        subprocess.run(
+            [HYPERFINE or "hyperfine", "-N", "--warmup", "1", "--runs", str(runs),
+             "--export-json", out.name, *[" ".join(c) for c in commands]],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True,
+        )  # fmt: skip
+        data = json.loads(Path(out.name).read_text())
+    return [result["times"] for result in data["results"]]
+
+
+def alternate(commands: list[list[str]], rounds: int, runs: int = 3) -> list[list[float]]:
+    """Wall times of each command, the commands alternated round after round."""
+    times: list[list[float]] = [[] for _ in commands]
+    for round_no in range(rounds):
+        order = list(range(len(commands)))
+        if round_no % 2:
+            order.reverse()  # no command always goes first
+        if HYPERFINE and all(" " not in part for c in commands for part in c):
+            batch = _hyperfine_round([commands[i] for i in order], runs)
+            for i, samples in zip(order, batch, strict=True):
+                times[i].extend(samples)
+        else:
+            for _ in range(runs):
+                for i in order:
+                    times[i].append(_time_once(commands[i]))
+    return times
+
+
+def summary(samples: list[float], scale: float = 1000.0) -> str:
+    q = statistics.quantiles(samples, n=4) if len(samples) > 1 else [samples[0]] * 3
+    return f"{statistics.median(samples) * scale:.1f} ({q[0] * scale:.1f}-{q[2] * scale:.1f})"
+
+
+def ratio(ours: list[float], reference: list[float]) -> float:
+    return statistics.median(ours) / statistics.median(reference)
+
+
+class Table:
+    def __init__(self, title: str, columns: list[str]) -> None:
+        self.title, self.columns, self.rows = title, columns, []  # type: ignore[var-annotated]
+
+    def add(self, *cells: object) -> None:
+        self.rows.append([str(c) for c in cells])
+
+    def print(self) -> None:
+        print(f"\n### {self.title}\n")
+        print("| " + " | ".join(self.columns) + " |")
+        print("|" + "---|" * len(self.columns))
+        for row in self.rows:
+            print("| " + " | ".join(row) + " |")
+        sys.stdout.flush()
+
+
+def verdict(value: float, goal: float) -> str:
+    return "met" if value <= goal else "NOT met"
+
+
+# -- servers --------------------------------------------------------------------------------
+@contextmanager
+def stand_in(*args: str) -> Iterator[str]:
+    """The stand-in deployment as its own process; yields its URL."""
+    process = subprocess.Popen(
+        [CLI, "mock-server", "--port", "0", "-q", "--pace", "0", "-m", MODEL, *args],
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+    )  # fmt: skip
+    assert process.stdout is not None
+    url = process.stdout.readline().strip()
+    try:
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def sse_file(events: int, folder: Path) -> Path:
+    """A recorded-style stream of `events` content events, then finish, usage and [DONE]."""
+    path = folder / f"stream-{events}.sse"
+    with path.open("w") as out:
+        for i in range(events):
+            chunk = {
+                "id": "bench", "object": "chat.completion.chunk", "model": MODEL,
+                "choices": [{"index": 0, "delta": {"content": f"word{i % 97} "},
+                             "finish_reason": None}],
+            }  # fmt: skip
+            out.write(f"data: {json.dumps(chunk)}\n\n")
+        last = {
+            "id": "bench", "object": "chat.completion.chunk", "model": MODEL,
+            "choices": [{"index": 0, "delta": {"content": "end."}, "finish_reason": "stop"}],
+            "usage": {"prompt_tokens": 5, "completion_tokens": events + 1,
+                      "total_tokens": events + 6},
+        }  # fmt: skip
+        out.write(f"data: {json.dumps(last)}\n\ndata: [DONE]\n\n")
+    return path
+
+
+def chat(url: str, *args: str) -> list[str]:
+    return [CLI, "chat", "--server-url", url, "-m", MODEL, *args, "Hello"]
+
+
+# -- the benchmarks -------------------------------------------------------------------------
+def bench_startup(quick: bool) -> None:
+    reference = [PY, "-c", "import typer"]
+    ours = {
+        "outscale-cli --version": ([CLI, "--version"], 1.2),
+        "outscale-cli --help": ([CLI, "--help"], 1.5),
+        "outscale-cli chat --help": ([CLI, "chat", "--help"], 1.5),
+    }
+    names = list(ours)
+    times = alternate([reference, *[ours[n][0] for n in names]], rounds=3 if quick else 10)
+    table = Table(
+        'Start-up (ms), against `python -c "import typer"` in the same venv',
+        ["command", "ours", "reference", "ratio", "goal", ""],
+    )
+    for i, name in enumerate(names, start=1):
+        r = ratio(times[i], times[0])
+        goal = ours[name][1]
+        table.add(name, summary(times[i]), summary(times[0]), f"{r:.2f}x", f"<= {goal}x",
+                  verdict(r, goal))  # fmt: skip
+    table.print()
+
+
+def bench_request(quick: bool) -> None:
+    with stand_in() as url:
+        ours = chat(url, "--no-stream")
+        reference = [PY, str(HERE / "reference" / "httpx_chat.py"), url, MODEL, "Hello"]
+        body = json.dumps({"model": MODEL, "messages": [{"role": "user", "content": "Hello"}]})
+        commands = [ours, reference]
+        curl = shutil.which("curl")
+        if curl:
+            commands.append([curl, "-s", "-H", "Content-Type:application/json", "-d", body,
+                             f"{url}/v1/chat/completions"])  # fmt: skip
+        times = alternate(commands, rounds=3 if quick else 10)
+    table = Table(
+        "One whole chat request to the stand-in, piped (ms)",
+        ["command", "median (p25-p75)", "ours / it", "goal", ""],
+    )
+    table.add("outscale-cli chat --no-stream", summary(times[0]), "", "", "")
+    r = ratio(times[0], times[1])
+    table.add("minimal httpx script", summary(times[1]), f"{r:.2f}x", "<= 1.3x", verdict(r, 1.3))
+    if curl:
+        table.add("curl", summary(times[2]), f"{ratio(times[0], times[2]):.2f}x", "(context)", "")
+    table.print()
+
+
+def bench_stream(quick: bool) -> None:
+    events = 2000 if quick else 10000
+    with tempfile.TemporaryDirectory() as folder:
+        recorded = sse_file(events, Path(folder))
+        with stand_in("--replay", str(recorded)) as url:
+            ours = chat(url)
+            reference = [PY, str(HERE / "reference" / "httpx_sse_stream.py"), url, MODEL, "Hi"]
+            times = alternate([ours, reference], rounds=3 if quick else 8)
+    r = ratio(times[0], times[1])
+    table = Table(
+        f"A streamed answer of {events:,} events, piped (ms)",
+        ["command", "median (p25-p75)", "ratio", "goal", ""],
+    )
+    table.add("outscale-cli chat", summary(times[0]), f"{r:.2f}x", "<= 1.3x", verdict(r, 1.3))
+    table.add("httpx + httpx-sse script", summary(times[1]), "", "", "")
+    table.print()
+
+
+def _cpu_in_pty(argv: list[str]) -> float:
+    """CPU seconds (user + system) the command spent with a terminal (80x24) as stdout."""
+    import fcntl
+    import struct
+    import termios
+
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))
+    env = {**os.environ, "TERM": "xterm-256color", "COLUMNS": "80", "LINES": "24"}
+    process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=slave, stderr=slave, env=env)
+    os.close(slave)
+    while True:  # drain the terminal, as a terminal would
+        try:
+            if not os.read(master, 65536):
+                break
+        except OSError:
+            break
+    _, _, usage = os.wait4(process.pid, 0)
+    os.close(master)
+    process.returncode = 0
+    return usage.ru_utime + usage.ru_stime
+
+
+def bench_render(quick: bool) -> None:
+    sizes = (1000, 5000) if quick else (1000, 20000)
+    rounds = 2 if quick else 5
+    cpu: dict[int, list[float]] = {0: [], sizes[0]: [], sizes[1]: []}
+    servers = {n: stand_in("--length", str(n)) for n in (12, *sizes)}
+    with servers[12] as small, servers[sizes[0]] as medium, servers[sizes[1]] as large:
+        urls = {0: small, sizes[0]: medium, sizes[1]: large}
+        for _ in range(rounds):
+            for n in cpu:
+                cpu[n].append(_cpu_in_pty(chat(urls[n])))
+    base = statistics.median(cpu[0])
+    per_token = {n: (statistics.median(cpu[n]) - base) / n for n in sizes}
+    r = per_token[sizes[1]] / per_token[sizes[0]]
+    table = Table(
+        "Markdown rendering on a terminal (a pty, 80x24): CPU per token, start-up subtracted",
+        ["answer", "CPU (ms, median)", "per token (µs)", "goal", ""],
+    )
+    table.add("12 tokens (start-up baseline)", f"{base * 1000:.0f}", "", "", "")
+    for n in sizes:
+        us = per_token[n] * 1e6
+        table.add(f"{n:,} tokens", f"{statistics.median(cpu[n]) * 1000:.0f}", f"{us:.1f}",
+                  "<= 50 µs", verdict(us, 50))  # fmt: skip
+    table.add(f"ratio {sizes[1]:,} / {sizes[0]:,}", "", f"{r:.2f}", "<= 1.5 (linear)",
+              verdict(r, 1.5))  # fmt: skip
+    table.print()
+
+
+def bench_latency(quick: bool) -> None:
+    """Time from an event leaving a loopback server to its text on the CLI's stdout."""
+    count = 40 if quick else 200
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1)
+    sent: dict[int, float] = {}
+
+    def serve() -> None:
+        conn, _ = listener.accept()
+        conn.recv(65536)
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
+                     b"Connection: close\r\n\r\n")  # fmt: skip
+        for i in range(count):
+            time.sleep(0.01)
+            finish = "stop" if i == count - 1 else None
+            delta = {"index": 0, "delta": {"content": f"<{i}>"}, "finish_reason": finish}
+            chunk = {"choices": [delta]}
+            sent[i] = time.perf_counter()
+            conn.sendall(f"data: {json.dumps(chunk)}\n\n".encode())
+        conn.sendall(b"data: [DONE]\n\n")
+        conn.close()
+
+    threading.Thread(target=serve, daemon=True).start()
+    url = f"http://127.0.0.1:{listener.getsockname()[1]}"
+    process = subprocess.Popen(chat(url), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                               stdin=subprocess.DEVNULL)  # fmt: skip
+    assert process.stdout is not None
+    seen: dict[int, float] = {}
+    buffer = b""
+    fd = process.stdout.fileno()
+    while len(seen) < count:
+        part = os.read(fd, 65536)
+        if not part:
+            break
+        now = time.perf_counter()
+        buffer += part
+        for match in re.finditer(rb"<(\d+)>", buffer):
+            seen.setdefault(int(match.group(1)), now)
+    process.wait(timeout=30)
+    listener.close()
+    delays = [seen[i] - sent[i] for i in seen if i in sent]
+    median_ms = statistics.median(delays) * 1000
+    table = Table(
+        "From an event's arrival to its text on stdout, piped",
+        ["events", "median (ms)", "p90 (ms)", "goal", ""],
+    )
+    p90 = statistics.quantiles(delays, n=10)[8] * 1000
+    table.add(str(len(delays)), f"{median_ms:.3f}", f"{p90:.3f}", "< 1 ms", verdict(median_ms, 1))
+    table.print()
+
+
+def _peak_rss_kib(argv: list[str]) -> int:
+    process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                               stdin=subprocess.DEVNULL)  # fmt: skip
+    _, _, usage = os.wait4(process.pid, 0)
+    process.returncode = 0
+    return int(usage.ru_maxrss)
+
+
+def bench_memory(quick: bool) -> None:
+    large = 20000 if quick else 100000
+    with tempfile.TemporaryDirectory() as folder:
+        small_file, large_file = sse_file(1000, Path(folder)), sse_file(large, Path(folder))
+        with (
+            stand_in("--replay", str(small_file)) as small,
+            stand_in("--replay", str(large_file)) as big,
+        ):
+            peaks: dict[str, list[int]] = {"small": [], "large": []}
+            for _ in range(2 if quick else 3):
+                peaks["small"].append(_peak_rss_kib(chat(small)))
+                peaks["large"].append(_peak_rss_kib(chat(big)))
+    s, b = statistics.median(peaks["small"]), statistics.median(peaks["large"])
+    r = b / s
+    table = Table(
+        "Peak memory of a streamed answer, piped (max RSS, MiB)",
+        ["answer", "peak", "ratio", "goal", ""],
+    )
+    table.add("1,000 tokens", f"{s / 1024:.1f}", "", "", "")
+    table.add(f"{large:,} tokens", f"{b / 1024:.1f}", f"{r:.2f}x", "<= 1.2x", verdict(r, 1.2))
+    table.print()
+
+
+BENCHMARKS: dict[str, Callable[[bool], None]] = {
+    "startup": bench_startup,
+    "request": bench_request,
+    "stream": bench_stream,
+    "render": bench_render,
+    "latency": bench_latency,
+    "memory": bench_memory,
+}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="small sizes, few rounds")
+    parser.add_argument("--only", default="", help="comma-separated: " + ",".join(BENCHMARKS))
+    args = parser.parse_args()
+    chosen = [n for n in args.only.split(",") if n] or list(BENCHMARKS)
+    # Byte-compile the package as `pip install .` does: an editable install run with
+    # PYTHONDONTWRITEBYTECODE=1 would otherwise recompile every module on every call.
+    import compileall
+
+    import outscale_cli
+
+    compileall.compile_dir(Path(outscale_cli.__file__).parent, quiet=1)
+    os.environ.pop("OUTSCALE_SERVER_URL", None)
+    os.environ["OUTSCALE_CONFIG"] = os.devnull + ".absent.toml"  # no profile changes anything
+    print(f"## outscale-cli benchmarks{' (quick)' if args.quick else ''}\n")
+    print(f"- date: {time.strftime('%Y-%m-%d')}; machine: {platform.machine()}, "
+          f"{os.cpu_count()} cores, {platform.system()} {platform.release()}; "
+          f"Python {platform.python_version()}")  # fmt: skip
+    print(f"- timer: {'hyperfine, alternated in rounds' if HYPERFINE else 'perf_counter loops'}")
+    for name in chosen:
+        BENCHMARKS[name](args.quick)
+    resource.getrusage(resource.RUSAGE_CHILDREN)  # (children are all reaped)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
