@@ -188,4 +188,3 @@ app.command("ping", short_help="Check the server and its model (CI check).")(pin
 app.command("mock-server", short_help="Run the built-in stand-in deployment.")(mock_server)
 app.add_typer(config_app, name="config", short_help="Manage profiles in the config file.")
 app.command("completion", short_help="Print the shell completion script.")(completion)
-

@@ -34,6 +34,22 @@ def decode(data: bytes, name: str) -> str:
         ) from None
 
 
+def check_arguments(**named: str | list[str] | None) -> None:
+    """Command-line text that is not UTF-8 reaches Python as lone surrogates: refuse it
+    (exit 2) naming the option, before it could break a request."""
+    for name, value in named.items():
+        for text in value if isinstance(value, list) else [value]:
+            if text is None:
+                continue
+            try:
+                text.encode("utf-8")
+            except UnicodeEncodeError:
+                raise UsageError(
+                    f"{name} is not UTF-8 text",
+                    hint="check the shell's locale, or pass the text with -f FILE",
+                ) from None
+
+
 def check_size(size: int, name: str, limit: int, exact: bool = True) -> None:
     if size > limit:
         how = f"is {size:,} bytes" if exact else f"holds more than {limit:,} bytes"

@@ -169,6 +169,7 @@ def chat(
     from outscale_cli.console import Environment
     from outscale_cli.inputs import (
         Source,
+        check_arguments,
         check_size,
         join_prompt,
         read_file,
@@ -179,6 +180,9 @@ def chat(
 
     env = Environment.from_process(debug=conn.debug)
     no_stdin = no_stdin or os.environ.get("OUTSCALE_NO_STDIN", "") not in ("", "0")
+    check_arguments(
+        **{"the PROMPT argument": prompt, "--system": system, "--prefix": prefix, "--stop": stop}
+    )
     sampling = Sampling(
         temperature=temperature,
         top_p=top_p,

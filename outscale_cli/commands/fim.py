@@ -133,11 +133,19 @@ def fim(
     from outscale_cli.commands.run import Output, complete, session
     from outscale_cli.console import Environment
     from outscale_cli.errors import UsageError
-    from outscale_cli.inputs import check_size, read_file, read_stdin, split_at, stdin_available
+    from outscale_cli.inputs import (
+        check_arguments,
+        check_size,
+        read_file,
+        read_stdin,
+        split_at,
+        stdin_available,
+    )
     from outscale_cli.wire import Sampling, fim_body
 
     env = Environment.from_process(debug=conn.debug)
     no_stdin = no_stdin or os.environ.get("OUTSCALE_NO_STDIN", "") not in ("", "0")
+    check_arguments(**{"the PROMPT argument": prompt, "--suffix": suffix, "--stop": stop})
     sampling = Sampling(
         temperature=temperature,
         top_p=top_p,
