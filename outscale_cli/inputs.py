@@ -84,8 +84,13 @@ def read_stdin(env: Environment, limit: int = MAX_INPUT_BYTES) -> Source:
 
 
 def stdin_available(env: Environment, no_stdin: bool) -> bool:
-    """Standard input is read only when it is not a terminal, and never with --no-stdin."""
-    return not no_stdin and not env.stdin_isatty and env.stdin is not None
+    """Standard input is read only when it is not a terminal, and never with --no-stdin or
+    OUTSCALE_NO_STDIN=1."""
+    import os
+
+    if no_stdin or os.environ.get("OUTSCALE_NO_STDIN", "") not in ("", "0"):
+        return False
+    return not env.stdin_isatty and env.stdin is not None
 
 
 def _hint_if_silent(env: Environment) -> None:

@@ -5,10 +5,21 @@ from typing import Annotated, Optional
 
 import typer
 
-from outscale_cli.commands.options import Connection, with_connection
-
-SAMPLING = "Sampling"
-OUTPUT = "Output"
+from outscale_cli.commands.options import (
+    MIB,
+    Connection,
+    JsonOutput,
+    MaxInputBytes,
+    MaxTokens,
+    NoStdin,
+    Seed,
+    Stop,
+    Stream,
+    Temperature,
+    TopP,
+    Usage,
+    with_connection,
+)
 
 
 @with_connection
@@ -40,82 +51,27 @@ def chat(
             help="Make the answer start with TEXT; print what follows it",
         ),
     ] = None,
-    no_stdin: Annotated[
-        bool,
-        typer.Option("--no-stdin", help="Never read standard input [env: OUTSCALE_NO_STDIN=1]"),
-    ] = False,
-    max_input_bytes: Annotated[
-        int,
-        typer.Option("--max-input-bytes", metavar="N", help="Refuse larger input (default 4 MiB)"),
-    ] = 4 * 1024 * 1024,
-    temperature: Annotated[
-        Optional[float],  # noqa: UP045
-        typer.Option(
-            "--temperature", "-t", help="0 to 1.5", rich_help_panel=SAMPLING, show_default=False
-        ),
-    ] = None,
-    top_p: Annotated[
-        Optional[float],  # noqa: UP045
-        typer.Option(
-            "--top-p",
-            help="Nucleus sampling, above 0 up to 1",
-            rich_help_panel=SAMPLING,
-            show_default=False,
-        ),
-    ] = None,
-    max_tokens: Annotated[
-        Optional[int],  # noqa: UP045
-        typer.Option(
-            "--max-tokens",
-            help="Longest answer, in tokens",
-            rich_help_panel=SAMPLING,
-            show_default=False,
-        ),
-    ] = None,
-    stop: Annotated[
-        Optional[list[str]],  # noqa: UP045
-        typer.Option(
-            "--stop",
-            metavar="TEXT",
-            help="Stop at TEXT; repeatable",
-            rich_help_panel=SAMPLING,
-            show_default=False,
-        ),
-    ] = None,
-    seed: Annotated[
-        Optional[int],  # noqa: UP045
-        typer.Option(
-            "--seed",
-            help="Random seed, sent as random_seed",
-            rich_help_panel=SAMPLING,
-            show_default=False,
-        ),
-    ] = None,
+    no_stdin: NoStdin = False,
+    max_input_bytes: MaxInputBytes = 4 * MIB,
+    temperature: Temperature = None,
+    top_p: TopP = None,
+    max_tokens: MaxTokens = None,
+    stop: Stop = None,
+    seed: Seed = None,
     safe_prompt: Annotated[
-        bool,
-        typer.Option(
-            "--safe-prompt", help="Prepend Mistral's safety prompt", rich_help_panel=SAMPLING
-        ),
+        bool, typer.Option("--safe-prompt", help="Prepend Mistral's safety prompt")
     ] = False,
     presence_penalty: Annotated[
         Optional[float],  # noqa: UP045
-        typer.Option(
-            "--presence-penalty", help="-2 to 2", rich_help_panel=SAMPLING, show_default=False
-        ),
+        typer.Option("--presence-penalty", help="-2 to 2", show_default=False),
     ] = None,
     frequency_penalty: Annotated[
         Optional[float],  # noqa: UP045
-        typer.Option(
-            "--frequency-penalty", help="-2 to 2", rich_help_panel=SAMPLING, show_default=False
-        ),
+        typer.Option("--frequency-penalty", help="-2 to 2", show_default=False),
     ] = None,
     json_mode: Annotated[
         bool,
-        typer.Option(
-            "--json-mode",
-            help="Ask for a JSON object (response_format json_object)",
-            rich_help_panel=SAMPLING,
-        ),
+        typer.Option("--json-mode", help="Ask for a JSON object (response_format json_object)"),
     ] = False,
     json_schema: Annotated[
         Optional[Path],  # noqa: UP045
@@ -123,48 +79,22 @@ def chat(
             "--json-schema",
             metavar="FILE",
             help="Ask for JSON following this schema file",
-            rich_help_panel=SAMPLING,
             show_default=False,
         ),
     ] = None,
-    stream: Annotated[
-        bool,
-        typer.Option(
-            "--stream/--no-stream",
-            help="Stream the answer as it is written",
-            rich_help_panel=OUTPUT,
-        ),
-    ] = True,
-    json_output: Annotated[
-        bool,
-        typer.Option(
-            "--json", help="Print the whole response object as JSON", rich_help_panel=OUTPUT
-        ),
-    ] = False,
-    usage: Annotated[
-        bool,
-        typer.Option(
-            "--usage",
-            help="Tokens, time to first token and speed, on stderr",
-            rich_help_panel=OUTPUT,
-        ),
-    ] = False,
+    stream: Stream = True,
+    json_output: JsonOutput = False,
+    usage: Usage = False,
     show_thinking: Annotated[
-        bool,
-        typer.Option(
-            "--show-thinking", help="Write the model's reasoning to stderr", rich_help_panel=OUTPUT
-        ),
+        bool, typer.Option("--show-thinking", help="Write the model's reasoning to stderr")
     ] = False,
     plain: Annotated[
-        bool,
-        typer.Option("--plain", help="No Markdown rendering on a terminal", rich_help_panel=OUTPUT),
+        bool, typer.Option("--plain", help="No Markdown rendering on a terminal")
     ] = False,
     *,
     conn: Connection,
 ) -> None:
     """Ask a question and print the answer (streamed, Markdown on a terminal)."""
-    import os
-
     from outscale_cli.commands.run import Output, complete, session
     from outscale_cli.console import Environment
     from outscale_cli.inputs import (
@@ -179,7 +109,6 @@ def chat(
     from outscale_cli.wire import Sampling, chat_body, response_format
 
     env = Environment.from_process(debug=conn.debug)
-    no_stdin = no_stdin or os.environ.get("OUTSCALE_NO_STDIN", "") not in ("", "0")
     check_arguments(
         **{"the PROMPT argument": prompt, "--system": system, "--prefix": prefix, "--stop": stop}
     )

@@ -4,10 +4,21 @@ from typing import Annotated, Optional
 
 import typer
 
-from outscale_cli.commands.options import Connection, with_connection
-
-SAMPLING = "Sampling"
-OUTPUT = "Output"
+from outscale_cli.commands.options import (
+    MIB,
+    Connection,
+    JsonOutput,
+    MaxInputBytes,
+    MaxTokens,
+    NoStdin,
+    Seed,
+    Stop,
+    Stream,
+    Temperature,
+    TopP,
+    Usage,
+    with_connection,
+)
 
 
 @with_connection
@@ -42,94 +53,24 @@ def fim(
             help="Split a file there (1-based): before is the prompt, after the suffix",
         ),
     ] = None,
-    no_stdin: Annotated[
-        bool,
-        typer.Option("--no-stdin", help="Never read standard input [env: OUTSCALE_NO_STDIN=1]"),
-    ] = False,
-    max_input_bytes: Annotated[
-        int,
-        typer.Option("--max-input-bytes", metavar="N", help="Refuse larger input (default 4 MiB)"),
-    ] = 4 * 1024 * 1024,
-    max_tokens: Annotated[
-        Optional[int],  # noqa: UP045
-        typer.Option(
-            "--max-tokens",
-            help="Longest completion, in tokens",
-            rich_help_panel=SAMPLING,
-            show_default=False,
-        ),
-    ] = None,
+    no_stdin: NoStdin = False,
+    max_input_bytes: MaxInputBytes = 4 * MIB,
+    max_tokens: MaxTokens = None,
     min_tokens: Annotated[
         Optional[int],  # noqa: UP045
-        typer.Option(
-            "--min-tokens",
-            help="Shortest completion, in tokens",
-            rich_help_panel=SAMPLING,
-            show_default=False,
-        ),
+        typer.Option("--min-tokens", help="Shortest answer, in tokens", show_default=False),
     ] = None,
-    stop: Annotated[
-        Optional[list[str]],  # noqa: UP045
-        typer.Option(
-            "--stop",
-            metavar="TEXT",
-            help="Stop at TEXT; repeatable",
-            rich_help_panel=SAMPLING,
-            show_default=False,
-        ),
-    ] = None,
-    temperature: Annotated[
-        Optional[float],  # noqa: UP045
-        typer.Option(
-            "--temperature", "-t", help="0 to 1.5", rich_help_panel=SAMPLING, show_default=False
-        ),
-    ] = None,
-    top_p: Annotated[
-        Optional[float],  # noqa: UP045
-        typer.Option(
-            "--top-p",
-            help="Nucleus sampling, above 0 up to 1",
-            rich_help_panel=SAMPLING,
-            show_default=False,
-        ),
-    ] = None,
-    seed: Annotated[
-        Optional[int],  # noqa: UP045
-        typer.Option(
-            "--seed",
-            help="Random seed, sent as random_seed",
-            rich_help_panel=SAMPLING,
-            show_default=False,
-        ),
-    ] = None,
-    stream: Annotated[
-        bool,
-        typer.Option(
-            "--stream/--no-stream",
-            help="Stream the completion as it is written",
-            rich_help_panel=OUTPUT,
-        ),
-    ] = True,
-    json_output: Annotated[
-        bool,
-        typer.Option(
-            "--json", help="Print the whole response object as JSON", rich_help_panel=OUTPUT
-        ),
-    ] = False,
-    usage: Annotated[
-        bool,
-        typer.Option(
-            "--usage",
-            help="Tokens, time to first token and speed, on stderr",
-            rich_help_panel=OUTPUT,
-        ),
-    ] = False,
+    stop: Stop = None,
+    temperature: Temperature = None,
+    top_p: TopP = None,
+    seed: Seed = None,
+    stream: Stream = True,
+    json_output: JsonOutput = False,
+    usage: Usage = False,
     *,
     conn: Connection,
 ) -> None:
     """Complete code between a prompt and a suffix; prints exactly the completion."""
-    import os
-
     from outscale_cli.commands.run import Output, complete, session
     from outscale_cli.console import Environment
     from outscale_cli.errors import UsageError
@@ -144,7 +85,6 @@ def fim(
     from outscale_cli.wire import Sampling, fim_body
 
     env = Environment.from_process(debug=conn.debug)
-    no_stdin = no_stdin or os.environ.get("OUTSCALE_NO_STDIN", "") not in ("", "0")
     check_arguments(**{"the PROMPT argument": prompt, "--suffix": suffix, "--stop": stop})
     sampling = Sampling(
         temperature=temperature,

@@ -10,7 +10,49 @@ from typing import Annotated, Any, Optional, TypeVar
 
 import typer
 
-PANEL = "Connection"
+MIB = 1024 * 1024
+
+# Options that chat and fim share, declared once (typer reads these annotations at run time:
+# Optional[...] rather than X | None, for Python 3.10).
+NoStdin = Annotated[
+    bool, typer.Option("--no-stdin", help="Never read standard input [env: OUTSCALE_NO_STDIN=1]")
+]
+MaxInputBytes = Annotated[
+    int,
+    typer.Option(
+        "--max-input-bytes",
+        metavar="N",
+        help="Refuse larger input (default 4 MiB)",
+        show_default=False,
+    ),
+]
+Temperature = Annotated[
+    Optional[float],  # noqa: UP045
+    typer.Option("--temperature", "-t", help="0 to 1.5", show_default=False),
+]
+TopP = Annotated[
+    Optional[float],  # noqa: UP045
+    typer.Option("--top-p", help="Nucleus sampling, above 0 up to 1", show_default=False),
+]
+MaxTokens = Annotated[
+    Optional[int],  # noqa: UP045
+    typer.Option("--max-tokens", help="Longest answer, in tokens", show_default=False),
+]
+Stop = Annotated[
+    Optional[list[str]],  # noqa: UP045
+    typer.Option("--stop", metavar="TEXT", help="Stop at TEXT; repeatable", show_default=False),
+]
+Seed = Annotated[
+    Optional[int],  # noqa: UP045
+    typer.Option("--seed", help="Random seed, sent as random_seed", show_default=False),
+]
+Stream = Annotated[
+    bool, typer.Option("--stream/--no-stream", help="Stream the answer as it is written")
+]
+JsonOutput = Annotated[bool, typer.Option("--json", help="Print the whole response object as JSON")]
+Usage = Annotated[
+    bool, typer.Option("--usage", help="Tokens, time to first token and speed, on stderr")
+]
 
 
 @dataclass(frozen=True)
@@ -75,9 +117,7 @@ def _option(
     name: str, hint: Any, *decls: str, help: str, metavar: str | None = None, **extra: Any
 ) -> tuple[str, Any, Any]:
     """(parameter name, annotation, default) of one shared option."""
-    option = typer.Option(
-        *decls, help=help, metavar=metavar, rich_help_panel=PANEL, show_default=False, **extra
-    )
+    option = typer.Option(*decls, help=help, metavar=metavar, show_default=False, **extra)
     return name, Annotated[hint, option], False if hint is bool else None
 
 
