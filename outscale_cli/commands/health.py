@@ -8,12 +8,17 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from outscale_cli.commands.run import find_model, model_cards, open_session, single_model
+from outscale_cli.commands.run import (
+    find_model,
+    model_cards,
+    no_model,
+    open_session,
+    single_model,
+)
 from outscale_cli.console import Environment
 from outscale_cli.errors import (
     BadResponse,
     CliError,
-    ConfigError,
     ConnectionFailed,
     ModelNotServed,
     ServerError,
@@ -68,10 +73,7 @@ def run_check(env: Environment, check: Check) -> None:
                 # No /v1/models (Outscale): prove the model with a one-token completion.
                 report["check"] = "chat"
                 if not wanted:
-                    raise ConfigError(
-                        "no model set: set OUTSCALE_MODEL_NAME or pass -m "
-                        "(the server does not list its models)"
-                    ) from None
+                    raise no_model(None) from None
                 started = time.perf_counter()
                 s.client.post_json(
                     "chat/completions",
@@ -91,10 +93,7 @@ def run_check(env: Environment, check: Check) -> None:
                         hint="pick one of those with -m, or check OUTSCALE_MODEL_NAME",
                     )
                 if found is None:
-                    raise ConfigError(
-                        "no model set: set OUTSCALE_MODEL_NAME or pass -m; "
-                        f"the server serves: {ids}"
-                    )
+                    raise no_model([c["id"] for c in cards])
                 report["model"] = found
             report["latency_ms"] = round((time.perf_counter() - started) * 1000)
             report["ok"] = True

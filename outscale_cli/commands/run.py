@@ -47,23 +47,26 @@ class Session:
             listing = self.list_models()
         except ServerError as exc:
             if exc.http_status in (404, 405):
-                raise ConfigError(
-                    "no model set: set OUTSCALE_MODEL_NAME or pass -m "
-                    "(the server does not list its models)",
-                    hint="e.g. -m small-2409",
-                ) from None
+                raise no_model(None) from None
             raise
         cards = model_cards(listing)
         only = single_model(cards)
         if only is not None:
             self.env.debug_line(f"no model set; the server serves only {only}")
             return only
-        ids = [str(c.get("id")) for c in cards]
-        served = f"; the server serves: {', '.join(ids)}" if ids else ""
-        raise ConfigError(
-            f"no model set: set OUTSCALE_MODEL_NAME or pass -m{served}",
-            hint=f"e.g. -m {ids[0]}" if ids else None,
-        )
+        raise no_model([str(c["id"]) for c in cards])
+
+
+def no_model(served: list[str] | None) -> ConfigError:
+    """No model is set and none can be inferred; `served` None: the server lists none."""
+    if served is None:
+        why = " (the server does not list its models)"
+    else:
+        why = f"; the server serves: {', '.join(served) or 'nothing'}"
+    return ConfigError(
+        f"no model set: set OUTSCALE_MODEL_NAME or pass -m{why}",
+        hint=f"e.g. -m {served[0]}" if served else "e.g. -m small-2409",
+    )
 
 
 def model_cards(listing: Any) -> list[dict[str, Any]]:
