@@ -183,7 +183,7 @@ def show(
         "profile          none (the environment alone)"
     )  # fmt: skip
     for key, item in described["settings"].items():
-        value = "" if item["value"] is None else str(item["value"])
+        value = "none" if item["value"] is None else str(item["value"])
         source = f"({item['source']})" if item["source"] else ""
         lines.append(f"{key:<16} {value} {source}".rstrip())
     env.out("\n".join(lines) + "\n")

@@ -31,7 +31,9 @@ def mock_server(
     fail_status: Annotated[
         Optional[int],  # noqa: UP045
         typer.Option(
-            "--fail-status", metavar="CODE", help="Answer completions with this HTTP error status"
+            "--fail-status",
+            metavar="CODE",
+            help="Answer completions and /v1/models with this HTTP error status",
         ),
     ] = None,
     fail_times: Annotated[

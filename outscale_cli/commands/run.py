@@ -151,7 +151,7 @@ def describe_settings(conn: Connection, environ: Mapping[str, str]) -> dict[str,
         value = getattr(settings, field)
         described[field] = {"value": value, "source": source(field)}
     if settings.retries is None:
-        described["retries"] = {"value": 2, "source": "default (ping: 0)"}
+        described["retries"] = {"value": 2, "source": "default; ping: 0"}
     described["headers"] = {
         "value": ", ".join(settings.headers) or None,
         "source": source("headers"),

@@ -51,7 +51,7 @@ class MockConfig:
     models: tuple[str, ...] = DEFAULT_MODELS
     pace: float = 0.0  # seconds between streamed tokens
     length: int | None = None  # answer length in tokens (the synthetic text is padded or cut)
-    fail_status: int | None = None  # answer completions with this status...
+    fail_status: int | None = None  # answer completions and /v1/models with this status...
     fail_times: int | None = None  # ...this many times (None: always)
     retry_after: str | None = None  # Retry-After header sent with failures
     break_after: int | None = None  # close streams after this many content events
@@ -109,7 +109,11 @@ class Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:  # noqa: N802 - http.server's naming
         if not self._authorised():
             return
-        if self.path.rstrip("/") == "/v1/models" and not self.config.no_models:
+        route = self.path.rstrip("/")
+        if route == "/v1/models" and not self.config.no_models and self.config.take_failure():
+            self._fail(self.config.fail_status or 500)  # a failing deployment fails here too
+            return
+        if route == "/v1/models" and not self.config.no_models:
             data = [model_card(m) for m in self.config.models]
             self._json(200, {"object": "list", "data": data})
         elif self.path.rstrip("/") in ("", "/health"):
