@@ -147,7 +147,9 @@ def describe_settings(conn: Connection, environ: Mapping[str, str]) -> dict[str,
         }.get(origin or "")
 
     described: dict[str, Any] = {}
-    for field in ("server_url", "model", "timeout", "connect_timeout", "retries"):
+    fields = ("server_url", "model", "timeout", "connect_timeout", "max_time", "retries",
+              "ca_bundle", "insecure", "client_cert", "client_key", "proxy")  # fmt: skip
+    for field in fields:
         value = getattr(settings, field)
         described[field] = {"value": value, "source": source(field)}
     if settings.retries is None:
