@@ -76,13 +76,6 @@ class PrefixStripper:
         self._inner.finish()
 
 
-def split_blocks(text: str) -> tuple[list[str], str]:
-    """(finished Markdown blocks, the unfinished rest) of a text; see MarkdownWriter."""
-    scanner = _BlockScanner()
-    blocks = scanner.feed(text)
-    return blocks, scanner.pending
-
-
 class _BlockScanner:
     """Cuts Markdown into top-level blocks at blank lines outside code fences, incrementally.
 

@@ -21,7 +21,6 @@ from urllib.parse import urlsplit, urlunsplit
 
 from outscale_cli.errors import ConfigError, UsageError
 
-ENV_PREFIX = "OUTSCALE_"
 # field -> environment variable
 ENV_NAMES = {
     "server_url": "OUTSCALE_SERVER_URL",
