@@ -243,7 +243,7 @@ class Client:
         attempt = 0
         while True:
             self._env.debug_line(f"{method} {url}")
-            if content is not None:
+            if content is not None and self._env.debug:  # not decoded for nothing
                 self._env.debug_line(f"request body: {content.decode()}")
             started = time.perf_counter()
             try:

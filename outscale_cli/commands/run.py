@@ -17,11 +17,12 @@ from typing import TYPE_CHECKING, Any
 
 from outscale_cli.commands.options import Connection
 from outscale_cli.console import STARTED, Environment
-from outscale_cli.errors import ConfigError, Expired, ServerError, interruption
+from outscale_cli.errors import ConfigError, Expired, ServerError
 from outscale_cli.settings import Settings, load_settings
 
 if TYPE_CHECKING:
     from outscale_cli.client import Client
+    from outscale_cli.config import Config
     from outscale_cli.render import Writer
     from outscale_cli.stream import Delta
 
@@ -95,9 +96,9 @@ def find_model(cards: list[dict[str, Any]], wanted: str) -> str | None:
     return None
 
 
-def resolve_settings(conn: Connection, environ: Mapping[str, str]) -> Settings:
-    """Flags > environment > the chosen profile of the config file > defaults."""
-    from outscale_cli.config import choose_profile, config_path, load_config, profile_source
+def chosen_profile(conn: Connection, environ: Mapping[str, str]) -> tuple[Config, str | None, str]:
+    """The config file, the profile it gives this command (or None), and why that one."""
+    from outscale_cli.config import choose_profile, config_path, load_config
 
     config = load_config(config_path(conn.config, environ))
     name, why = choose_profile(
@@ -107,6 +108,14 @@ def resolve_settings(conn: Connection, environ: Mapping[str, str]) -> Settings:
         model_flag=conn.model,
         server_flag=conn.server_url,
     )
+    return config, name, why
+
+
+def resolve_settings(conn: Connection, environ: Mapping[str, str]) -> Settings:
+    """Flags > environment > the chosen profile of the config file > defaults."""
+    from outscale_cli.config import profile_source
+
+    config, name, _ = chosen_profile(conn, environ)
     profile = profile_source(config.profile(name), name, environ) if name else None
     return load_settings(conn.flags(), environ, profile, name)
 
@@ -123,15 +132,10 @@ WHY = {
 def describe_settings(conn: Connection, environ: Mapping[str, str]) -> dict[str, Any]:
     """Each effective setting with its source, for `config show`; a key is never shown, and
     an api_key_cmd is not run."""
-    from outscale_cli.config import choose_profile, config_path, load_config
     from outscale_cli.settings import ENV_NAMES, FLAG_NAMES
 
-    path = config_path(conn.config, environ)
-    config = load_config(path)
-    name, why = choose_profile(
-        config, flag=conn.profile, environ=environ, model_flag=conn.model,
-        server_flag=conn.server_url,
-    )  # fmt: skip
+    config, name, why = chosen_profile(conn, environ)
+    path = config.path
     profile = dict(config.profile(name)) if name else {}
     keyless_env = {k: v for k, v in environ.items() if k != "OUTSCALE_API_KEY"}
     plain = {k: v for k, v in profile.items() if k not in KEY_FIELDS}
@@ -344,10 +348,9 @@ def complete(s: Session, route: str, body: dict[str, Any], out: Output) -> None:
                     f"unexpected content type {answer.content_type!r} in the answer",
                     hint="check that the server URL points at a Mistral API",
                 )
-    except KeyboardInterrupt as exc:
-        raise interruption(exc) from None
     finally:
-        # What was received stays on stdout, ended properly, even when the stream broke.
+        # What was received stays on stdout, ended properly, even when the stream broke or a
+        # signal stopped it (Root.invoke turns the signal into its exit status).
         if thinking is not None:
             thinking.close()
         if writer is not None:
