@@ -11,7 +11,7 @@ from typer.testing import CliRunner, Result
 
 from outscale_cli.app import app
 
-SERVER = "http://10.0.0.12:5000"
+SERVER = "http://vm.test:5000"
 CHAT_URL = f"{SERVER}/v1/chat/completions"
 FIM_URL = f"{SERVER}/v1/fim/completions"
 MODELS_URL = f"{SERVER}/v1/models"

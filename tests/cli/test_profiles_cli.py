@@ -30,11 +30,11 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
-SMALL = "http://10.0.0.12:5000"
-CODESTRAL = "http://10.0.0.13:5000"
-OTHER = "http://10.0.0.14:5000"
-ENV_SERVER = "http://10.0.0.20:5000"
-FLAG_SERVER = "http://10.0.0.21:5000"
+SMALL = "http://vm.test:5000"
+CODESTRAL = "http://codestral.vm.test:5000"
+OTHER = "http://other.vm.test:5000"
+ENV_SERVER = "http://env.vm.test:5000"
+FLAG_SERVER = "http://flag.vm.test:5000"
 
 # the same deployments, by profile: default_profile first, then the tables, in this order
 BASE = f"""\
@@ -348,7 +348,7 @@ BAD_FILES = [
     ("server-url-number", "[profiles.small]\nserver_url = 42\n", 2, "server_url", "URL"),
     (
         "server-url-ftp",
-        '[profiles.small]\nserver_url = "ftp://10.0.0.12"\n',
+        '[profiles.small]\nserver_url = "ftp://vm.test"\n',
         2,
         "server_url",
         "http",
@@ -660,7 +660,7 @@ def test_config_add_every_option(cli, tmp_path, monkeypatch) -> None:
 def test_config_add_of_a_bad_url_writes_nothing(cli, tmp_path, monkeypatch) -> None:
     path = tmp_path / "config.toml"
     monkeypatch.setenv("OUTSCALE_CONFIG", str(path))
-    result = cli("config", "add", "x", "--server-url", "ftp://10.0.0.12")
+    result = cli("config", "add", "x", "--server-url", "ftp://vm.test")
     assert result.exit_code == 2
     assert not path.exists()
 

@@ -29,7 +29,7 @@ from outscale_cli.wire import Sampling, fim_body
 
 from .conftest import make_env
 
-SERVER = "http://10.0.0.12:5000"
+SERVER = "http://vm.test:5000"
 MODELS_URL = f"{SERVER}/v1/models"
 CHAT_URL = f"{SERVER}/v1/chat/completions"
 MODELS = {"object": "list", "data": [{"id": "small-2409"}]}
@@ -60,13 +60,13 @@ def waits(monkeypatch: pytest.MonkeyPatch) -> list[float]:
 @pytest.mark.parametrize(
     ("server_url", "expected"),
     [
-        ("http://10.0.0.12:5000", "http://10.0.0.12:5000/v1/models"),
-        ("http://10.0.0.12:5000/", "http://10.0.0.12:5000/v1/models"),
-        ("http://10.0.0.12:5000/v1", "http://10.0.0.12:5000/v1/models"),
-        ("http://10.0.0.12:5000/v1/", "http://10.0.0.12:5000/v1/models"),
+        ("http://vm.test:5000", "http://vm.test:5000/v1/models"),
+        ("http://vm.test:5000/", "http://vm.test:5000/v1/models"),
+        ("http://vm.test:5000/v1", "http://vm.test:5000/v1/models"),
+        ("http://vm.test:5000/v1/", "http://vm.test:5000/v1/models"),
         ("https://gw.example.com/mistral", "https://gw.example.com/mistral/v1/models"),
         ("https://gw.example.com/mistral/v1/", "https://gw.example.com/mistral/v1/models"),
-        ("10.0.0.12:5000", "http://10.0.0.12:5000/v1/models"),
+        ("vm.test:5000", "http://vm.test:5000/v1/models"),
     ],
 )
 def test_requests_go_to_prefix_v1_never_v1_v1(
@@ -342,7 +342,7 @@ def test_connection_refused_is_connection_failed(httpx_mock: HTTPXMock) -> None:
     httpx_mock.add_exception(httpx.ConnectError("[Errno 111] Connection refused"))
     with make_client() as client, pytest.raises(ConnectionFailed) as caught:
         client.get_json("models")
-    assert "10.0.0.12:5000" in caught.value.message
+    assert "vm.test:5000" in caught.value.message
     assert caught.value.status == ExitStatus.CONNECTION
 
 

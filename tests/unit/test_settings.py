@@ -16,10 +16,10 @@ from outscale_cli.status import ExitStatus
 @pytest.mark.parametrize(
     ("raw", "expected"),
     [
-        ("http://10.0.0.12:5000", "http://10.0.0.12:5000"),
-        ("http://10.0.0.12:5000/", "http://10.0.0.12:5000"),
-        ("http://10.0.0.12:5000/v1", "http://10.0.0.12:5000"),
-        ("http://10.0.0.12:5000/v1/", "http://10.0.0.12:5000"),
+        ("http://vm.test:5000", "http://vm.test:5000"),
+        ("http://vm.test:5000/", "http://vm.test:5000"),
+        ("http://vm.test:5000/v1", "http://vm.test:5000"),
+        ("http://vm.test:5000/v1/", "http://vm.test:5000"),
         ("https://api.mistral.ai", "https://api.mistral.ai"),
         ("https://api.mistral.ai/v1/", "https://api.mistral.ai"),
         ("https://gw.example.com/mistral", "https://gw.example.com/mistral"),
@@ -36,7 +36,7 @@ def test_server_url_forms_end_at_the_prefix(raw: str, expected: str) -> None:
 @pytest.mark.parametrize(
     ("raw", "expected"),
     [
-        ("10.0.0.12:5000", "http://10.0.0.12:5000"),
+        ("vm.test:5000", "http://vm.test:5000"),
         ("localhost:8000/v1", "http://localhost:8000"),
         ("gw.example.com/mistral/v1/", "http://gw.example.com/mistral"),
     ],
@@ -52,7 +52,7 @@ def test_path_segment_merely_ending_in_v1_is_kept() -> None:
 @pytest.mark.parametrize(
     "raw",
     [
-        "ftp://10.0.0.12:5000",
+        "ftp://vm.test:5000",
         "file:///etc/passwd",
         "ws://host:8000",
         "",
@@ -199,7 +199,7 @@ def test_whitespace_api_key_is_no_key() -> None:
         ("OUTSCALE_RETRIES", "-1"),
         ("OUTSCALE_RETRIES", "two"),
         ("OUTSCALE_RETRIES", "1.5"),
-        ("OUTSCALE_SERVER_URL", "ftp://10.0.0.12:5000"),
+        ("OUTSCALE_SERVER_URL", "ftp://vm.test:5000"),
         ("OUTSCALE_SERVER_URL", "http://host:port"),
     ],
 )
