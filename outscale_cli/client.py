@@ -138,6 +138,14 @@ def tls_context(settings: Settings, env: Environment) -> ssl.SSLContext | bool:
 PROXY_VARIABLES = ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY")
 
 
+def proxy_of(settings: Settings) -> str | None:
+    """The proxy to give httpx. One from the environment is left to httpx, which picks the
+    variable by the URL's scheme and honours NO_PROXY; --proxy or a profile's is used as is."""
+    if settings.sources.get("proxy") == "env":
+        return None
+    return settings.proxy
+
+
 class Client:
     def __init__(
         self,
@@ -153,7 +161,7 @@ class Client:
         self._max_time = settings.max_time
         headers = {**settings.headers, "User-Agent": USER_AGENT}
         if settings.api_key is not None:
-            key = settings.api_key.reveal()
+            key = settings.api_key.get_secret_value()
             headers["Authorization"] = f"Bearer {key}"
             if key not in env.secrets:
                 env.secrets.append(key)
@@ -170,7 +178,7 @@ class Client:
             timeout=httpx.Timeout(settings.timeout, connect=settings.connect_timeout),
             follow_redirects=False,
             verify=tls_context(settings, env),
-            proxy=settings.proxy,
+            proxy=proxy_of(settings),
         )
 
     # -- --max-time -----------------------------------------------------------------------

@@ -13,12 +13,17 @@
 Where: --config PATH, else OUTSCALE_CONFIG, else the platform's user config dir
 (`$XDG_CONFIG_HOME/outscale-cli/config.toml` on Linux). A missing file is no error: it is
 an empty config, and the environment alone decides, as before profiles existed.
-Every mistake in the file is exit 3 naming the file, the line, the key and what was expected.
-Nothing here is imported, and no TOML is parsed, unless a config file exists.
+
+The file is checked whole by settings.ConfigFile (a pydantic model, strict: TOML has real
+types), with the same value types as the settings; every mistake is exit 3 naming the file,
+the line of the key, the key and what was expected. What is ours: the line numbers (tomllib
+gives none), the file-mode check of a literal api_key, and api_key_cmd. Completion reads only
+the names (`read_names`), with no pydantic: shell completion stays as quick as `--help`.
 """
 
 from __future__ import annotations
 
+import json
 import re
 import stat
 import sys
@@ -31,26 +36,8 @@ from outscale_cli.errors import ConfigError
 
 APP_NAME = "outscale-cli"
 FILE_NAME = "config.toml"
-
-# key -> (the types accepted, what to say was expected)
-PROFILE_KEYS: dict[str, tuple[tuple[type, ...], str]] = {
-    "server_url": ((str,), 'a URL string such as "http://10.0.0.12:5000"'),
-    "model": ((str,), 'a model id string such as "small-2409"'),
-    "api_key_env": ((str,), "the name of an environment variable, as a string"),
-    "api_key_cmd": ((str,), "a command line, as a string"),
-    "api_key": ((str,), "the key, as a string"),
-    "timeout": ((int, float), "a number of seconds greater than 0"),
-    "connect_timeout": ((int, float), "a number of seconds greater than 0"),
-    "max_time": ((int, float), "a number of seconds greater than 0"),
-    "retries": ((int,), "a whole number, 0 or more"),
-    "ca_bundle": ((str,), "the path of a PEM file of CA certificates"),
-    "insecure": ((bool,), "true or false"),
-    "client_cert": ((str,), "the path of a PEM client certificate"),
-    "client_key": ((str,), "the path of a PEM private key"),
-    "proxy": ((str,), "an http:// or https:// proxy URL"),
-    "headers": ((dict,), "a table of header names to string values"),
-}
-TOP_KEYS = {"default_profile", "profiles"}
+MAX_FILE_BYTES = 1024 * 1024  # a config file is a few lines; /dev/zero must not be read whole
+KEY_FIELDS = ("api_key", "api_key_env", "api_key_cmd")
 
 
 def default_path() -> Path:
@@ -67,12 +54,90 @@ def config_path(flag: str | None, environ: Mapping[str, str]) -> Path:
     return default_path()
 
 
+# -- reading ---------------------------------------------------------------------------------
+def read_text(path: Path) -> str | None:
+    """The file's text, or None when there is no file."""
+    try:
+        with path.open("rb") as handle:
+            raw = handle.read(MAX_FILE_BYTES + 1)
+    except FileNotFoundError:
+        return None
+    except IsADirectoryError:
+        raise ConfigError(f"config file {path} is a directory") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc.strerror or exc}") from None
+    if len(raw) > MAX_FILE_BYTES:
+        raise ConfigError(f"config file {path} is larger than {MAX_FILE_BYTES:,} bytes")
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ConfigError(f"config file {path} is not UTF-8 text") from None
+
+
+def parse_toml(text: str, path: Path) -> dict[str, Any]:
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover - Python 3.10
+        import tomli as tomllib
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        found = re.search(r"\(at line (\d+), column \d+\)", str(exc))
+        where = f"{path}:{found.group(1)}" if found else str(path)
+        raise ConfigError(
+            f"{where}: not valid TOML: {exc}",
+            hint="fix the line named above, or recreate the file with 'outscale-cli config add'",
+        ) from None
+
+
+def read_names(path: Path) -> dict[str, dict[str, Any]]:
+    """The profiles' tables as written, for completion, which must stay as light as --help:
+    no pydantic, so values are not checked; a file with a mistake seen without them (an
+    unknown key, a literal key that others can read) raises ConfigError like a command."""
+    text = read_text(path)
+    if text is None:
+        return {}
+    data = parse_toml(text, path)
+    profiles = data.get("profiles", {})
+    if set(data) - {"default_profile", "profiles"} or not isinstance(profiles, dict):
+        raise ConfigError(f"{path}: not a config file of profiles")
+    for name, table in profiles.items():
+        if not isinstance(table, dict) or set(table) - set(PROFILE_KEYS):
+            raise ConfigError(f"{path}: [profiles.{name}] is not a profile")
+        if "api_key" in table and _readable_by_others(path):
+            raise ConfigError(f"{path}: a literal api_key in a file that others can read")
+    return profiles
+
+
+PROFILE_KEYS = ("server_url", "model", "api_key_env", "api_key_cmd", "api_key", "timeout",
+                "connect_timeout", "max_time", "retries", "ca_bundle", "insecure",
+                "client_cert", "client_key", "proxy", "headers")  # fmt: skip
+
+
+def profile_problem(values: Mapping[str, Any]) -> tuple[str, str] | None:
+    """(key, reason) of the first value that a profile may not hold, or None: what the
+    reader refuses, `config add` refuses before writing."""
+    from pydantic import ValidationError
+
+    from outscale_cli.settings import Profile, value_reason
+
+    try:
+        Profile.model_validate(dict(values))
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        key = str(error["loc"][0]) if error["loc"] else ""
+        reason = str((error.get("ctx") or {}).get("error") or "")
+        return key, value_reason(error, key) if key else reason
+    return None
+
+
 @dataclass
 class Config:
     path: Path
     exists: bool = False
     default_profile: str | None = None
-    profiles: dict[str, dict[str, Any]] = field(default_factory=dict)
+    profiles: dict[str, dict[str, Any]] = field(default_factory=dict)  # checked values
+    locate: Locator | None = None
 
     def profile(self, name: str) -> dict[str, Any]:
         if name not in self.profiles:
@@ -87,118 +152,118 @@ class Config:
     def profiles_with_model(self, model: str) -> list[str]:
         return [name for name, p in self.profiles.items() if p.get("model") == model]
 
+    def where(self, *keys: str) -> str:
+        """`path:LINE` of the key (or of the nearest table holding it), else the path."""
+        line = self.locate.line(keys) if self.locate is not None else None
+        return f"{self.path}:{line}" if line else str(self.path)
+
+    def ref(self, name: str, environ: Mapping[str, str]) -> ProfileRef:
+        return ProfileRef(name, self.profile(name), self, environ)
+
+
+@dataclass
+class ProfileRef:
+    """One profile as a settings source: its checked values, and its key on demand."""
+
+    name: str
+    values: dict[str, Any]
+    config: Config
+    environ: Mapping[str, str]
+
+    def where(self, key: str) -> str:
+        return f"{self.config.where('profiles', self.name, key)}: [profiles.{self.name}] {key}"
+
+    def key(self) -> tuple[str, Any] | None:
+        """(the profile key that gives it, the API key), looking the variable up or running
+        the command now; None when the profile names no key."""
+        if "api_key_env" in self.values:
+            var = self.values["api_key_env"]
+            if not self.environ.get(var):
+                raise ConfigError(
+                    f"profile {self.name}: api_key_env names {var}, which is not set",
+                    hint=f"export {var}=... first",
+                )
+            return "api_key_env", self.environ[var]
+        if "api_key_cmd" in self.values:
+            return "api_key_cmd", key_from_command(self.values["api_key_cmd"], self.name)
+        if "api_key" in self.values:
+            return "api_key", self.values["api_key"]
+        return None
+
 
 def load_config(path: Path) -> Config:
     """Read and check the file; a missing file is an empty config."""
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
+    text = read_text(path)
+    if text is None:
         return Config(path)
-    except IsADirectoryError:
-        raise ConfigError(f"config file {path} is a directory") from None
-    except OSError as exc:
-        raise ConfigError(f"cannot read config file {path}: {exc.strerror or exc}") from None
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError:
-        raise ConfigError(f"config file {path} is not UTF-8 text") from None
-    data = _parse_toml(text, path)
-    return _check(data, text, path)
+    return check_text(text, path)
 
 
-def _parse_toml(text: str, path: Path) -> dict[str, Any]:
-    if sys.version_info >= (3, 11):
-        import tomllib
-    else:  # pragma: no cover - Python 3.10
-        import tomli as tomllib
+def check_text(text: str, path: Path) -> Config:
+    """The config held by `text` (the file at `path`), checked whole."""
+    from pydantic import ValidationError
+
+    data = parse_toml(text, path)
+    locate = Locator(text)
+    config = Config(path, True, locate=locate)
+    from outscale_cli.settings import ConfigFile
+
     try:
-        return tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
+        checked = ConfigFile.model_validate(data)
+    except ValidationError as exc:
+        errors = sorted(exc.errors(), key=lambda e: locate.line(_keys(e["loc"])) or 0)
+        raise ConfigError(_file_error(config, errors[0])) from None
+    config.profiles = {
+        name: profile.model_dump(exclude_none=True) for name, profile in checked.profiles.items()
+    }
+    default = checked.default_profile
+    if default is not None and default not in config.profiles:
+        known = ", ".join(config.profiles) or "none"
         raise ConfigError(
-            f"{path}: not valid TOML: {exc}",
-            hint="fix the line named above, or recreate the file with 'outscale-cli config add'",
-        ) from None
-
-
-def _check(data: dict[str, Any], text: str, path: Path) -> Config:
-    locate = _Locator(text, path)
-    for key in data:
-        if key not in TOP_KEYS:
+            f"{config.where('default_profile')}: default_profile names {default!r}, "
+            f"which is not a profile (known: {known})"
+        )
+    config.default_profile = default
+    for name, values in config.profiles.items():
+        if "api_key" in values and _readable_by_others(path):
             raise ConfigError(
-                f"{locate.key(None, key)}: unknown key {key!r}: expected "
-                "'default_profile' or [profiles.NAME] tables"
-            )
-    profiles = data.get("profiles", {})
-    if not isinstance(profiles, dict):
-        raise ConfigError(f"{locate.key(None, 'profiles')}: 'profiles' must be tables")
-    checked: dict[str, dict[str, Any]] = {}
-    for name, table in profiles.items():
-        if not isinstance(table, dict):
-            raise ConfigError(
-                f"{locate.key('profiles', name)}: profile {name!r} must be a table "
-                f"[profiles.{name}]"
-            )
-        checked[name] = _check_profile(name, table, locate, path)
-    default = data.get("default_profile")
-    if default is not None:
-        if not isinstance(default, str):
-            raise ConfigError(
-                f"{locate.key(None, 'default_profile')}: default_profile: expected the name "
-                "of a profile, as a string"
-            )
-        if default not in checked:
-            known = ", ".join(checked) or "none"
-            raise ConfigError(
-                f"{locate.key(None, 'default_profile')}: default_profile names {default!r}, "
-                f"which is not a profile (known: {known})"
-            )
-    return Config(path, True, default, checked)
-
-
-def _check_profile(
-    name: str, table: dict[str, Any], locate: _Locator, path: Path
-) -> dict[str, Any]:
-    from outscale_cli.settings import PARSERS
-
-    section = f"profiles.{name}"
-    for key, value in table.items():
-        where = f"{locate.key(section, key)}: [{section}] {key}"
-        if key not in PROFILE_KEYS:
-            expected = ", ".join(PROFILE_KEYS)
-            raise ConfigError(f"{where}: unknown key; expected one of: {expected}")
-        types, expected = PROFILE_KEYS[key]
-        if not isinstance(value, types) or (isinstance(value, bool) and bool not in types):
-            raise ConfigError(f"{where}: expected {expected}, got {value!r}")
-        if key in PARSERS:
-            try:
-                PARSERS[key](value)
-            except ValueError as exc:
-                raise ConfigError(f"{where}: {exc}; expected {expected}") from None
-        if isinstance(value, dict):  # headers
-            for header, header_value in value.items():
-                if not isinstance(header_value, str) or not _HEADER_NAME.match(header):
-                    raise ConfigError(
-                        f"{where}: header {header!r} must be a token with a string value"
-                    )
-        if key == "api_key" and _readable_by_others(path):
-            raise ConfigError(
-                f"{where}: a literal api_key is accepted only in a file readable by its "
-                "owner alone",
+                f"{config.where('profiles', name, 'api_key')}: [profiles.{name}] api_key: a "
+                "literal api_key is accepted only in a file readable by its owner alone",
                 hint=f"chmod 600 {path}, or use api_key_env / api_key_cmd instead",
             )
-    if (
-        "api_key" in table
-        and ("api_key_env" in table or "api_key_cmd" in table)
-        or ("api_key_env" in table and "api_key_cmd" in table)
-    ):
-        raise ConfigError(
-            f"{locate.key('profiles', name)}: [{section}]: give one of api_key, api_key_env, "
-            "api_key_cmd, not several"
+    return config
+
+
+def _keys(loc: tuple[Any, ...]) -> tuple[str, ...]:
+    return tuple(str(part) for part in loc if part != "[key]")
+
+
+def _file_error(config: Config, error: Mapping[str, Any]) -> str:
+    """One line for the first mistake of the file: where, which key, what was expected."""
+    from outscale_cli.settings import value_reason
+
+    loc = _keys(error["loc"])
+    at = config.where(*loc)
+    kind = error["type"]
+    if len(loc) == 1 and loc[0] == "profiles":
+        return f"{at}: 'profiles' must be tables [profiles.NAME]"
+    if len(loc) == 1 and loc[0] == "default_profile":
+        return f"{at}: default_profile: expected the name of a profile, as a string"
+    if len(loc) == 1:
+        return f"{at}: unknown key {loc[0]!r}: expected 'default_profile' or [profiles.NAME] tables"
+    name = loc[1]
+    if "[key]" in error["loc"]:
+        return f"{at}: {name!r} is not a profile name: {error['ctx']['error']}"
+    if len(loc) == 2 and kind == "value_error":  # the profile as a whole (several keys)
+        return f"{at}: [profiles.{name}]: {error['ctx']['error']}"
+    if len(loc) == 2:
+        return f"{at}: profile {name!r} must be a table [profiles.{name}]"
+    key = loc[2]
+    if kind == "extra_forbidden":
+        return f"{at}: [profiles.{name}] {key}: unknown key; expected one of: " + ", ".join(
+            PROFILE_KEYS
         )
-    return dict(table)
-
-
-_HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
+    return f"{at}: [profiles.{name}] {key}: {value_reason(error, key, got=True)}"
 
 
 def _readable_by_others(path: Path) -> bool:
@@ -209,36 +274,80 @@ def _readable_by_others(path: Path) -> bool:
     return bool(mode & (stat.S_IRWXG | stat.S_IRWXO))
 
 
-class _Locator:
-    """Finds the line of a key in the file's text, for error messages (tomllib gives none)."""
+# -- where each key is written: tomllib gives no line numbers --------------------------------
+_PART = r"""\s*(?:[A-Za-z0-9_-]+|"(?:[^"\\]|\\.)*"|'[^']*')\s*"""
+_KEY = rf"{_PART}(?:\.{_PART})*"
+_HEADER_LINE = re.compile(rf"^\s*\[\[?({_KEY})\]\]?")
+_KEY_VALUE = re.compile(rf"^({_KEY})=")
+_INLINE_KEY = re.compile(rf"[{{,]({_KEY})=")
 
-    def __init__(self, text: str, path: Path) -> None:
-        self._lines = text.splitlines()
-        self._path = path
 
-    def key(self, section: str | None, key: str) -> str:
-        line = self._find(section, key)
-        return f"{self._path}:{line}" if line else str(self._path)
+def _split_key(text: str) -> tuple[str, ...]:
+    parts = re.findall(rf"({_PART})(?:\.|$)", text.strip())
+    keys = []
+    for part in parts:
+        part = part.strip()
+        if part.startswith('"'):
+            try:
+                part = json.loads(part)
+            except ValueError:
+                part = part[1:-1]
+        elif part.startswith("'"):
+            part = part[1:-1]
+        keys.append(part)
+    return tuple(keys)
 
-    def _find(self, section: str | None, key: str) -> int | None:
-        current: str | None = None
-        header = re.compile(r"^\s*\[\s*([^\]]+?)\s*\]")
-        wanted_header = f"{section}.{key}" if section else key
-        for number, line in enumerate(self._lines, start=1):
-            match = header.match(line)
-            if match:
-                current = re.sub(r"\s*\.\s*", ".", match.group(1)).replace('"', "")
-                if current == wanted_header:
-                    return number
+
+class Locator:
+    """The line of each key of a TOML text: tables, dotted keys and inline tables. Lines are
+    counted as TOML counts them, at LF only (never at U+2028, form feeds and the like), and
+    nothing inside a multi-line string is taken for a key."""
+
+    def __init__(self, text: str) -> None:
+        self._lines: dict[tuple[str, ...], int] = {}
+        table: tuple[str, ...] = ()
+        open_string: str | None = None
+        for number, line in enumerate(text.split("\n"), start=1):
+            if open_string is not None:
+                if open_string in line:
+                    open_string = None
                 continue
             stripped = line.strip()
-            if current == section or (section is None and current is None):
-                name = stripped.split("=", 1)[0].strip().strip('"').strip("'")
-                if "=" in stripped and name == key:
-                    return number
+            if not stripped or stripped.startswith("#"):
+                continue
+            header = _HEADER_LINE.match(stripped)
+            if header:
+                table = _split_key(header.group(1))
+                self._lines.setdefault(table, number)
+                continue
+            pair = _KEY_VALUE.match(stripped)
+            if not pair:
+                continue
+            key = table + _split_key(pair.group(1))
+            self._lines.setdefault(key, number)
+            rest = stripped[pair.end() :]
+            for inner in _INLINE_KEY.finditer(rest):
+                self._lines.setdefault(key + _split_key(inner.group(1)), number)
+            open_string = _opens_multiline(rest)
+
+    def line(self, keys: tuple[str, ...]) -> int | None:
+        """The line of `keys`, or of the nearest table that holds them."""
+        for end in range(len(keys), 0, -1):
+            if keys[:end] in self._lines:
+                return self._lines[keys[:end]]
         return None
 
 
+def _opens_multiline(value: str) -> str | None:
+    """The delimiter of a multi-line string that `value` opens and does not close."""
+    for quote in ('"""', "'''"):
+        start = value.find(quote)
+        if start >= 0 and value.find(quote, start + 3) < 0:
+            return quote
+    return None
+
+
+# -- the key from a command -------------------------------------------------------------------
 def key_from_command(command: str, profile: str) -> str:
     """Run api_key_cmd without a shell; its stdout, stripped, is the key."""
     import shlex
@@ -266,28 +375,34 @@ def key_from_command(command: str, profile: str) -> str:
     return key
 
 
-def profile_source(
-    profile: Mapping[str, Any], name: str, environ: Mapping[str, str]
-) -> dict[str, Any]:
-    """The profile as a settings source. Its key is looked up (environment variable) or run
-    (command) only if it is the key that wins: OUTSCALE_API_KEY beats it."""
-    values = {k: v for k, v in profile.items() if k not in ("api_key_env", "api_key_cmd")}
-    if "api_key_env" in profile:
-        var = profile["api_key_env"]
+# -- which profile a command uses ---------------------------------------------------------------
+@dataclass
+class Chosen:
+    config: Config
+    name: str | None
+    why: str  # "flag", "env", "model", "default_profile" or "none"
+    profile: ProfileRef | None
 
-        def from_env() -> str:
-            if not environ.get(var):
-                raise ConfigError(
-                    f"profile {name}: api_key_env names {var}, which is not set",
-                    hint=f"export {var}=... first",
-                )
-            return environ[var]
 
-        values["api_key"] = from_env
-    elif "api_key_cmd" in profile:
-        command = profile["api_key_cmd"]
-        values["api_key"] = lambda: key_from_command(command, name)
-    return values
+def choose(
+    flags: Mapping[str, Any],
+    environ: Mapping[str, str],
+    *,
+    profile_flag: str | None,
+    config_flag: str | None,
+) -> Chosen:
+    """The config file and the profile it gives this command: -p, else OUTSCALE_PROFILE, else
+    the one profile declaring the -m model, else default_profile, else none."""
+    config = load_config(config_path(config_flag, environ))
+    name, why = choose_profile(
+        config,
+        flag=profile_flag,
+        environ=environ,
+        model_flag=flags.get("model"),
+        server_flag=flags.get("server_url"),
+    )
+    ref = config.ref(name, environ) if name else None
+    return Chosen(config, name, why, ref)
 
 
 def choose_profile(

@@ -13,7 +13,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from outscale_cli.config import Config, _check, _parse_toml
+from outscale_cli.config import Config, check_text
 from outscale_cli.errors import ConfigError
 
 
@@ -37,7 +37,7 @@ def _save(path: Path, document: Any) -> Config:
     import tomlkit
 
     text = tomlkit.dumps(document)
-    checked = _check(_parse_toml(text, path), text, path)  # never write what we would refuse
+    checked = check_text(text, path)  # never write what the reader would refuse
     write_atomic(path, text.encode("utf-8"))
     return checked
 

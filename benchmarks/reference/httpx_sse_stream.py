@@ -1,15 +1,23 @@
-"""Reference: the smallest httpx + httpx-sse script printing a streamed answer's deltas."""
+"""Reference: the smallest script printing a streamed answer's deltas on the specified stack:
+settings loaded with pydantic-settings, then an httpx + httpx-sse loop."""
 
 import json
 import sys
 
 import httpx
 from httpx_sse import connect_sse
+from user_settings import Settings
 
-url, model, prompt = sys.argv[1:4]
-body = {"model": model, "messages": [{"role": "user", "content": prompt}], "stream": True}
-with httpx.Client(timeout=120) as client:
-    with connect_sse(client, "POST", f"{url}/v1/chat/completions", json=body) as source:
+settings = Settings()
+body = {
+    "model": settings.model_name,
+    "messages": [{"role": "user", "content": sys.argv[1]}],
+    "stream": True,
+}
+timeout = httpx.Timeout(settings.timeout, connect=settings.connect_timeout)
+with httpx.Client(timeout=timeout, headers=settings.headers()) as client:
+    url = f"{settings.server_url.rstrip('/')}/v1/chat/completions"
+    with connect_sse(client, "POST", url, json=body) as source:
         for event in source.iter_sse():
             if event.data == "[DONE]":
                 break

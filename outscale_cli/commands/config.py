@@ -168,10 +168,9 @@ def show(
     import json
     import os
 
-    from outscale_cli.commands.options import Connection
-    from outscale_cli.commands.run import describe_settings
+    from outscale_cli.settings import describe_settings
 
-    described = describe_settings(Connection(profile=profile, config=config), os.environ)
+    described = describe_settings({}, os.environ, profile=profile, config=config)
     env = _env()
     if json_output:
         env.out(json.dumps(described, indent=2) + "\n")

@@ -33,11 +33,21 @@ WAIT_STEP = 1.0
 
 @dataclass
 class Check:
-    settings: Settings
+    settings: Settings | None  # None: the profile could not be resolved (see error)
     profile: str | None
     mock: bool = False
     report: dict[str, Any] = field(default_factory=dict)
     error: CliError | None = None
+
+    @classmethod
+    def of(cls, profile: str, found: Settings | CliError) -> Check:
+        """A profile's check; a profile whose settings failed fails with that error."""
+        if isinstance(found, CliError):
+            check = cls(None, profile, error=found)
+            check.report = {"profile": profile, "ok": False, "server_url": None, "model": None,
+                            "check": None, "latency_ms": None, "error": found.message}  # fmt: skip
+            return check
+        return cls(found, profile)
 
     @property
     def ok(self) -> bool:
@@ -46,6 +56,8 @@ class Check:
 
 def run_check(env: Environment, check: Check) -> None:
     """One attempt: fills check.report, and check.error when not healthy."""
+    if check.settings is None:
+        return  # its settings failed: nothing to try
     report: dict[str, Any] = {
         "ok": False,
         "server_url": check.settings.server_url,

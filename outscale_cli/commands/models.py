@@ -20,16 +20,10 @@ def models(
 ) -> None:
     """List the served models (one id per line when piped, a table on a terminal)."""
     import json
-    import os
     from concurrent.futures import ThreadPoolExecutor
     from typing import Any
 
-    from outscale_cli.commands.run import (
-        model_cards,
-        open_session,
-        profile_settings,
-        resolve_settings,
-    )
+    from outscale_cli.commands.run import every_profile, model_cards, open_session, settings_of
     from outscale_cli.console import Environment
     from outscale_cli.errors import CliError, ServerError, UsageError
     from outscale_cli.settings import Settings
@@ -50,7 +44,7 @@ def models(
                 raise
 
     if not all_profiles:
-        listing = fetch(resolve_settings(conn, os.environ))
+        listing = fetch(settings_of(conn))
         if json_output:
             env.out(json.dumps(listing, ensure_ascii=False, indent=2) + "\n")
         elif env.stdout_isatty:
@@ -63,32 +57,35 @@ def models(
 
     if conn.mock:
         raise UsageError("--all lists the profiles of the config file: drop --mock")
-    every = profile_settings(conn, os.environ)
+    every = every_profile(conn)
 
-    def attempt(settings: Settings) -> tuple[Any, CliError | None]:
+    def attempt(found: Settings | CliError) -> tuple[Any, CliError | None]:
+        if isinstance(found, CliError):
+            return None, found
         try:
-            return fetch(settings), None
+            return fetch(found), None
         except CliError as exc:
             return None, exc
 
     with ThreadPoolExecutor(max_workers=min(8, len(every))) as pool:
-        results = list(pool.map(attempt, every))
+        results = list(pool.map(attempt, [found for _, found in every]))
     failures: list[CliError] = []
     lines: list[str] = []
-    for settings, (listing, error) in zip(every, results, strict=True):
-        if error is not None:
-            error.message = f"profile {settings.profile}: {error.message}"
+    for (name, found), (listing, error) in zip(every, results, strict=True):
+        if error is not None or isinstance(found, CliError):
+            assert error is not None
+            error.message = f"profile {name}: {error.message}"
             failures.append(error)
             if json_output:
-                record = {"profile": settings.profile, "error": error.message}
+                record: dict[str, Any] = {"profile": name, "error": error.message}
                 lines.append(json.dumps(record) + "\n")
             continue
         if json_output:
-            record = {"profile": settings.profile, "server_url": settings.server_url}
+            record = {"profile": name, "server_url": found.server_url}  # fmt: skip
             lines.append(json.dumps({**record, "models": listing}, ensure_ascii=False) + "\n")
         else:
             ids = [card["id"] for card in model_cards(listing)]
-            lines.extend(f"{settings.profile}\t{model_id}\n" for model_id in ids)
+            lines.extend(f"{name}\t{model_id}\n" for model_id in ids)
     env.out("".join(lines))
     for error in failures[1:]:
         env.error(error.message, None, error)

@@ -84,20 +84,21 @@ class Connection:
         return {k: v for k, v in given.items() if v is not None}
 
 
-def _config_for_completion(ctx: typer.Context) -> Any:
-    """The config file named on the command line so far, or the usual one; never raises."""
+def _profiles_for_completion(ctx: typer.Context) -> dict[str, Any]:
+    """The profiles of the config file named on the command line so far, or of the usual one,
+    as written (unchecked: completion stays as light as --help)."""
     import os
 
-    from outscale_cli.config import config_path, load_config
+    from outscale_cli.config import config_path, read_names
 
     flag = (ctx.params or {}).get("config")
-    return load_config(config_path(flag, os.environ))
+    return read_names(config_path(flag, os.environ))
 
 
 def complete_profiles(ctx: typer.Context, incomplete: str) -> list[str]:
     """Profile names from the config file: no network, and no error ever reaches the shell."""
     try:
-        names = list(_config_for_completion(ctx).profiles)
+        names = list(_profiles_for_completion(ctx))
     except Exception:  # noqa: BLE001 - a completion must never print an error
         return []
     return [n for n in names if n.startswith(incomplete)]
@@ -106,7 +107,7 @@ def complete_profiles(ctx: typer.Context, incomplete: str) -> list[str]:
 def complete_models(ctx: typer.Context, incomplete: str) -> list[str]:
     """The models the config file's profiles name (the server is never asked)."""
     try:
-        profiles = _config_for_completion(ctx).profiles.values()
+        profiles = _profiles_for_completion(ctx).values()
         models = [p["model"] for p in profiles if isinstance(p.get("model"), str)]
     except Exception:  # noqa: BLE001
         return []

@@ -28,10 +28,8 @@ def ping(
     conn: Connection,
 ) -> None:
     """Check that the server answers and serves the model (exit 0 when healthy)."""
-    import os
-
     from outscale_cli.commands.health import Check, check_until, print_checks
-    from outscale_cli.commands.run import profile_settings, resolve_settings
+    from outscale_cli.commands.run import every_profile, settings_of
     from outscale_cli.console import Environment
     from outscale_cli.errors import UsageError
 
@@ -41,8 +39,8 @@ def ping(
     if all_profiles:
         if conn.mock:
             raise UsageError("--all checks the profiles of the config file: drop --mock")
-        checks = [Check(s, s.profile) for s in profile_settings(conn, os.environ)]
+        checks = [Check.of(name, found) for name, found in every_profile(conn)]
     else:
-        checks = [Check(resolve_settings(conn, os.environ), None, mock=conn.mock)]
+        checks = [Check(settings_of(conn), None, mock=conn.mock)]
     check_until(env, checks, wait or 0.0)
     print_checks(env, checks, json_output=json_output, table=all_profiles)

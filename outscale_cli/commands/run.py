@@ -12,18 +12,17 @@ import os
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from outscale_cli.commands.options import Connection
 from outscale_cli.console import STARTED, Environment
-from outscale_cli.errors import ConfigError, Expired, ServerError
-from outscale_cli.settings import Settings, load_settings
+from outscale_cli.errors import CliError, ConfigError, Expired, ServerError
 
 if TYPE_CHECKING:
     from outscale_cli.client import Client
-    from outscale_cli.config import Config
     from outscale_cli.render import Writer
+    from outscale_cli.settings import Settings
     from outscale_cli.stream import Delta
 
 MOCK_DEFAULT_MODEL = {"fim": "codestral-2405"}
@@ -96,97 +95,16 @@ def find_model(cards: list[dict[str, Any]], wanted: str) -> str | None:
     return None
 
 
-def chosen_profile(conn: Connection, environ: Mapping[str, str]) -> tuple[Config, str | None, str]:
-    """The config file, the profile it gives this command (or None), and why that one."""
-    from outscale_cli.config import choose_profile, config_path, load_config
+def settings_of(conn: Connection, environ: Mapping[str, str] | None = None) -> Settings:
+    """The command's settings: its flags > environment > its profile > defaults."""
+    from outscale_cli.settings import resolve_settings
 
-    config = load_config(config_path(conn.config, environ))
-    name, why = choose_profile(
-        config,
-        flag=conn.profile,
-        environ=environ,
-        model_flag=conn.model,
-        server_flag=conn.server_url,
+    return resolve_settings(
+        conn.flags(),
+        os.environ if environ is None else environ,
+        profile=conn.profile,
+        config=conn.config,
     )
-    return config, name, why
-
-
-def resolve_settings(conn: Connection, environ: Mapping[str, str]) -> Settings:
-    """Flags > environment > the chosen profile of the config file > defaults."""
-    from outscale_cli.config import profile_source
-
-    config, name, _ = chosen_profile(conn, environ)
-    profile = profile_source(config.profile(name), name, environ) if name else None
-    return load_settings(conn.flags(), environ, profile, name)
-
-
-KEY_FIELDS = ("api_key", "api_key_env", "api_key_cmd")
-WHY = {
-    "flag": "flag --profile",
-    "env": "env OUTSCALE_PROFILE",
-    "model": "chosen by its model, -m",
-    "default_profile": "default_profile",
-}
-
-
-def describe_settings(conn: Connection, environ: Mapping[str, str]) -> dict[str, Any]:
-    """Each effective setting with its source, for `config show`; a key is never shown, and
-    an api_key_cmd is not run."""
-    from outscale_cli.settings import ENV_NAMES, FLAG_NAMES
-
-    config, name, why = chosen_profile(conn, environ)
-    path = config.path
-    profile = dict(config.profile(name)) if name else {}
-    keyless_env = {k: v for k, v in environ.items() if k != "OUTSCALE_API_KEY"}
-    plain = {k: v for k, v in profile.items() if k not in KEY_FIELDS}
-    settings = load_settings(conn.flags(), keyless_env, plain, name)
-
-    def source(field: str) -> str | None:
-        origin = settings.sources.get(field)
-        return {
-            "flag": f"flag {FLAG_NAMES.get(field, field)}",
-            "env": f"env {ENV_NAMES.get(field, field)}",
-            "profile": f"profile {name}",
-            "default": "default",
-        }.get(origin or "")
-
-    described: dict[str, Any] = {}
-    fields = ("server_url", "model", "timeout", "connect_timeout", "max_time", "retries",
-              "ca_bundle", "insecure", "client_cert", "client_key", "proxy")  # fmt: skip
-    for field in fields:
-        value = getattr(settings, field)
-        described[field] = {"value": value, "source": source(field)}
-    if settings.retries is None:
-        described["retries"] = {"value": 2, "source": "default; ping: 0"}
-    described["headers"] = {
-        "value": ", ".join(settings.headers) or None,
-        "source": source("headers"),
-    }
-    described["api_key"] = _describe_key(profile, name, environ)
-    return {
-        "config_file": str(path),
-        "config_exists": config.exists,
-        "profile": name,
-        "profile_source": WHY.get(why),
-        "settings": described,
-    }
-
-
-def _describe_key(
-    profile: Mapping[str, Any], name: str | None, environ: Mapping[str, str]
-) -> dict[str, Any]:
-    if environ.get("OUTSCALE_API_KEY"):
-        return {"value": "set", "source": "env OUTSCALE_API_KEY"}
-    if "api_key_env" in profile:
-        var = profile["api_key_env"]
-        if environ.get(var):
-            return {"value": "set", "source": f"profile {name}, from env {var}"}
-        return {"value": None, "source": f"profile {name}: {var} is not set"}
-    if "api_key_cmd" in profile:
-        return {"value": "set", "source": f"profile {name}, from api_key_cmd (not run)"}
-    if "api_key" in profile:
-        return {"value": "set", "source": f"profile {name}"}
-    return {"value": None, "source": None}
 
 
 @contextmanager
@@ -194,29 +112,18 @@ def session(
     env: Environment, conn: Connection, *, command: str, default_retries: int = 2
 ) -> Iterator[Session]:
     """Settings resolved, the stand-in started if asked, the client open; closed after."""
-    settings = resolve_settings(conn, os.environ)
+    settings = settings_of(conn)
     with open_session(
         env, settings, mock=conn.mock, command=command, default_retries=default_retries
     ) as s:
         yield s
 
 
-def profile_settings(conn: Connection, environ: Mapping[str, str]) -> list[Settings]:
-    """For --all: every profile of the config file, in file order, each with its own server
-    and model (OUTSCALE_SERVER_URL and OUTSCALE_MODEL_NAME would make them all the same)."""
-    from outscale_cli.config import config_path, load_config
+def every_profile(conn: Connection) -> list[tuple[str, Settings | CliError]]:
+    """For --all: each profile of the config file with its settings, or why it has none."""
+    from outscale_cli.settings import every_profile_settings
 
-    config = load_config(config_path(conn.config, environ))
-    if not config.profiles:
-        raise ConfigError(
-            f"no profiles in {config.path}",
-            hint="add one with 'outscale-cli config add NAME --server-url URL'",
-        )
-    own = {
-        k: v for k, v in environ.items() if k not in ("OUTSCALE_SERVER_URL", "OUTSCALE_MODEL_NAME")
-    }
-    flags = replace(conn, server_url=None, model=None)
-    return [resolve_settings(replace(flags, profile=name), own) for name in config.profiles]
+    return every_profile_settings(conn.flags(), os.environ, config=conn.config)
 
 
 @contextmanager
@@ -235,7 +142,7 @@ def open_session(
 
             model = settings.model or MOCK_DEFAULT_MODEL.get(command, MOCK_FALLBACK_MODEL)
             server = stack.enter_context(MockServer(MockConfig(models=(model,), pace=MOCK_PACE)))
-            settings = replace(settings, server_url=server.url, model=model)
+            settings = settings.model_copy(update={"server_url": server.url, "model": model})
             env.debug_line(f"stand-in deployment serving {model} at {server.url}")
         settings.api_base  # noqa: B018 - raises the "no server URL" error before any work
         from outscale_cli.client import Client

@@ -143,6 +143,13 @@ def trickling_stream(conn: socket.socket, count: int, stop: threading.Event) -> 
     conn.sendall(chunked(chunk("", "stop")) + chunked(b"data: [DONE]\n\n") + chunked(b""))
 
 
+def trickle_forever(conn: socket.socket, count: int, stop: threading.Event) -> None:
+    """A first word at once, then one every 0.3 s, never finishing: only --max-time ends it."""
+    conn.sendall(head("200 OK", "text/event-stream") + chunked(chunk("one ")))
+    while not stop.wait(0.3):
+        conn.sendall(chunked(chunk("more ")))
+
+
 def endless_stream(conn: socket.socket, count: int, stop: threading.Event) -> None:
     conn.sendall(head("200 OK", "text/event-stream"))
     event = chunked(chunk("word "))
@@ -213,6 +220,7 @@ FAULTS: dict[str, Handler] = {
     "slow-headers": slow_headers,
     "stalled-stream": stalled_stream,
     "trickling-stream": trickling_stream,
+    "trickle-forever": trickle_forever,
     "endless-stream": endless_stream,
     "broken-stream": broken_stream,
     "undecodable-event": undecodable_event,

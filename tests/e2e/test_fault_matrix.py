@@ -122,13 +122,16 @@ def test_trickling_stream_is_not_a_timeout(faults: FaultServer) -> None:
 
 
 def test_trickling_stream_stopped_by_max_time(faults: FaultServer) -> None:
+    # The first word comes at once and more every 0.3 s, for ever: only --max-time ends it.
+    # 2.5 s leaves a loaded machine time to start the process and read the first word.
     result, elapsed = run(
-        "trickling stream, --max-time", faults.url("trickling-stream"), "--max-time", "0.7"
+        "trickling stream, --max-time", faults.url("trickle-forever"), "--max-time", "2.5"
     )
     assert result.returncode == 5
-    assert "--max-time 0.7 s expired" in error_line(result)
+    assert "--max-time 2.5 s expired" in error_line(result)
     assert result.stdout.startswith("one ")
     assert result.stdout.endswith("\n")
+    assert elapsed >= 2.5
 
 
 @pytest.mark.parametrize("status", ERROR_STATUSES)

@@ -1,5 +1,6 @@
-"""What the start-up path imports (behaviour, not timing): `--version`, `--help` and a piped
-`chat` must not load what they do not use."""
+"""What the start-up path imports (behaviour, not timing): `--version`, `--help`, completion and
+a piped `chat` must not load what they do not use. pydantic (the settings) is loaded only by a
+command that runs."""
 
 from __future__ import annotations
 
@@ -23,21 +24,28 @@ from outscale_cli.__main__ import main
 main()
 """
 
-NEVER_AT_START = (
-    "rich.markdown",  # Markdown rendering: only on a terminal
-    "pydantic",
+NEVER_IN_A_PIPED_CHAT = (
+    "rich",  # rendering on a terminal only
     "outscale_cli.mock",  # the stand-in server: only for --mock and mock-server
     "http.server",
     "tomllib",  # TOML parsing: only when a config file exists
     "tomlkit",
-    "concurrent.futures",  # the --all machinery
+)
+NEVER_AT_START = (
+    *NEVER_IN_A_PIPED_CHAT,
+    "pydantic",  # the settings: only when a command runs
+    "pydantic_settings",
+    "pydantic_core",
+    "concurrent.futures",  # the --all machinery (and asyncio, which pydantic-settings loads)
+    "asyncio",
 )
 
 
-def modules_loaded(tmp_path: Path, *args: str) -> set[str]:
+def modules_loaded(tmp_path: Path, *args: str, **extra_env: str) -> set[str]:
     out = tmp_path / "modules.json"
     env = {k: v for k, v in os.environ.items() if not k.startswith("OUTSCALE_")}
     env["OUTSCALE_CONFIG"] = str(tmp_path / "absent.toml")
+    env.update(extra_env)
     result = subprocess.run(
         [sys.executable, "-c", PROBE, str(out), *args],
         capture_output=True, text=True, env=env, stdin=subprocess.DEVNULL, timeout=60,
@@ -55,10 +63,31 @@ def test_version_loads_neither_typer_nor_httpx(tmp_path: Path) -> None:
     assert offenders(loaded, ("typer", "httpx", "rich", *NEVER_AT_START)) == []
 
 
-@pytest.mark.parametrize("args", [["--help"], ["chat", "--help"], ["fim", "--help"]])
-def test_help_loads_no_client_no_rich(tmp_path: Path, args: list[str]) -> None:
+@pytest.mark.parametrize(
+    "args",
+    [["--help"], ["chat", "--help"], ["fim", "--help"], ["ping", "--help"], ["config", "--help"],
+     ["completion", "bash"], ["completion", "zsh"]],
+)  # fmt: skip
+def test_help_and_completion_load_no_client_no_rich_no_pydantic(
+    tmp_path: Path, args: list[str]
+) -> None:
     loaded = modules_loaded(tmp_path, *args)
-    assert offenders(loaded, ("httpx", "rich", *NEVER_AT_START)) == []
+    assert offenders(loaded, ("httpx", *NEVER_AT_START)) == []
+
+
+def test_shell_completion_itself_loads_no_pydantic(tmp_path: Path) -> None:
+    """What a shell runs at each Tab, here completing profile names from a config file."""
+    config = tmp_path / "config.toml"
+    config.write_text('[profiles.small]\nserver_url = "http://127.0.0.1:1"\n')
+    loaded = modules_loaded(
+        tmp_path,
+        OUTSCALE_CONFIG=str(config),
+        _OUTSCALE_CLI_COMPLETE="complete_bash",
+        COMP_WORDS="outscale-cli chat -p ",
+        COMP_CWORD="3",
+    )
+    assert {"tomllib", "tomli"} & loaded  # it did read the config file
+    assert offenders(loaded, ("httpx", "pydantic", "pydantic_settings", "rich")) == []
 
 
 def test_piped_chat_loads_only_what_it_uses(tmp_path: Path) -> None:
@@ -67,4 +96,5 @@ def test_piped_chat_loads_only_what_it_uses(tmp_path: Path) -> None:
             tmp_path, "chat", "--server-url", server.url, "-m", "small-2409", "Hi"
         )
     assert "httpx" in loaded  # it did send the request
-    assert offenders(loaded, ("rich", *NEVER_AT_START)) == []
+    assert "pydantic_settings" in loaded  # and read its settings through it
+    assert offenders(loaded, NEVER_IN_A_PIPED_CHAT) == []
