@@ -213,8 +213,14 @@ class ThinkingWriter:
         self._open = False
 
 
-def usage_line(usage: dict[str, Any] | None, first_token_s: float | None, total_s: float) -> str:
-    """One line of figures for --usage."""
+def usage_line(
+    usage: dict[str, Any] | None,
+    first_token_s: float | None,
+    total_s: float,
+    first_kind: str = "answer",
+) -> str:
+    """One line of figures for --usage. The speed counts from the first token of any kind
+    (`first_kind`: "answer" or "thinking"), since completion_tokens counts the thinking too."""
     parts = []
     usage = usage or {}
     prompt, completion, total = (
@@ -227,7 +233,7 @@ def usage_line(usage: dict[str, Any] | None, first_token_s: float | None, total_
     else:
         parts.append("tokens: not reported by the server")
     if first_token_s is not None:
-        parts.append(f"first token {first_token_s * 1000:.0f} ms")
+        parts.append(f"first token {first_token_s * 1000:.0f} ms ({first_kind})")
     parts.append(f"total {total_s:.2f} s")
     if isinstance(completion, int) and total_s > 0:
         generating = total_s - (first_token_s or 0.0)

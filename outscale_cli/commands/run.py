@@ -222,15 +222,17 @@ def complete(s: Session, route: str, body: dict[str, Any], out: Output) -> None:
     thinking = ThinkingWriter(env) if out.show_thinking else None
     raw: dict[str, Any] | None = None
     started = time.perf_counter()
-    first_token: float | None = None
+    first_token: float | None = None  # seconds to the first token of any kind...
+    first_kind = "answer"  # ...and which: reasoning models think before they answer
 
     def emit(delta: Delta) -> None:
-        nonlocal first_token
+        nonlocal first_token, first_kind
+        if first_token is None:
+            first_token = time.perf_counter() - started
+            first_kind = "answer" if delta.text else "thinking"
         if delta.thinking and thinking is not None:
             thinking.write(delta.thinking)
         if delta.text:
-            if first_token is None:
-                first_token = time.perf_counter() - started
             if thinking is not None:
                 thinking.close()
             if writer is not None:
@@ -266,4 +268,5 @@ def complete(s: Session, route: str, body: dict[str, Any], out: Output) -> None:
     if out.json:
         env.out(json.dumps(raw or completion.to_response(), ensure_ascii=False, indent=2) + "\n")
     if out.usage:
-        env.info(usage_line(completion.usage, first_token if out.stream else None, total))
+        shown = first_token if out.stream else None
+        env.info(usage_line(completion.usage, shown, total, first_kind))

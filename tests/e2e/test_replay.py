@@ -160,3 +160,18 @@ def test_json_of_a_stream_is_assembled_from_its_chunks(fixture: Path) -> None:
         text = content
         assert recorded_thinking(fixture) == ""
     assert text == "323"
+
+
+def test_usage_speed_of_a_reasoning_answer_counts_from_its_first_thinking_token() -> None:
+    """277 completion tokens, mostly thinking, replayed at 0.02 s an event (80 events, about
+    1.6 s): the speed is completion tokens over the time since the first token of any kind,
+    about 175 tokens/s, not over the instant after the first visible one (tens of thousands)."""
+    fixture = RECORDED / "magistral-high-stream.sse"
+    with serve(MockConfig(models=(MODEL,), replay=fixture, pace=0.02)) as srv:
+        result = run_cli("chat", "--server-url", srv.url, "-m", MODEL, "--usage", "q")
+    assert result.code == 0, result.stderr
+    assert result.stdout == "323\n"
+    line = next(x for x in result.stderr.splitlines() if x.startswith("usage:"))
+    assert "first token" in line and "(thinking)" in line, line
+    speed = float(line.rsplit(", ", 1)[1].split()[0])
+    assert 20 < speed < 277 / 1.0, line  # the replay takes longer than 1 s whatever the load

@@ -85,7 +85,7 @@ def test_usage_line() -> None:
     usage = {"prompt_tokens": 10, "completion_tokens": 21, "total_tokens": 31}
     line = usage_line(usage, first_token_s=0.5, total_s=2.5)
     assert line == (
-        "usage: tokens: 10 prompt + 21 completion = 31 total, first token 500 ms, "
+        "usage: tokens: 10 prompt + 21 completion = 31 total, first token 500 ms (answer), "
         "total 2.50 s, 10.5 tokens/s"
     )
     assert usage_line(None, None, 1.0) == "usage: tokens: not reported by the server, total 1.00 s"
