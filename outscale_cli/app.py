@@ -18,7 +18,7 @@ from outscale_cli.commands.fim import fim
 from outscale_cli.commands.mock_server import mock_server
 from outscale_cli.commands.models import models
 from outscale_cli.commands.ping import ping
-from outscale_cli.console import PROG, Environment
+from outscale_cli.console import PROG, Environment, guard_streams, to_devnull
 from outscale_cli.errors import CliError, OutputClosed, Terminated, UsageError, interruption
 from outscale_cli.status import ExitStatus
 
@@ -43,6 +43,7 @@ class Root(TyperGroup):
         standalone_mode: bool = True,
         **extra: Any,
     ) -> Any:
+        guard_streams()
         argv = list(sys.argv[1:] if args is None else args)
         if COMPLETE_VAR in os.environ:  # a shell asks for completions: load that machinery
             import typer.completion
@@ -105,13 +106,7 @@ def report(exc: BaseException, debug: bool, as_json: bool = False) -> int:
 
 def quiet_broken_pipe() -> int:
     """The reader went away (`... | head -1`): leave quietly, as pipelines expect."""
-    import os
-
-    try:
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-    except (OSError, ValueError, AttributeError):
-        pass
+    to_devnull(1)  # what is still buffered goes nowhere at exit, without a complaint
     return ExitStatus.OK
 
 
@@ -177,7 +172,7 @@ def root(
     """Query Mistral models on Outscale, or any Mistral-compatible server, from the shell.
 
     Exit codes: 0 ok, 1 bug, 2 usage, 3 configuration, 4 connection, 5 timeout,
-    6 error status, 7 bad answer, 8 model not served, 130 interrupted.
+    6 error status, 7 bad answer, 8 model not served, 10 output failed, 130 interrupted.
     """
 
 

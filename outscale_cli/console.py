@@ -2,10 +2,17 @@
 
 The only module that touches sys.std*: commands receive an `Environment` (built once from the
 process, or by tests with the streams and TTY flags they want) and write through it.
+
+`guard_streams()` runs first in every process: standard streams that are closed or fail get one
+policy, whoever writes (our code, rich, Click's help): stdout that cannot be written is
+OutputFailed (exit 10) naming the reason, a reader gone away (EPIPE) stays BrokenPipeError (a
+quiet exit 0), a closed or failing stderr is silently dropped (it never changes the exit code),
+and a closed stdin reads as empty.
 """
 
 from __future__ import annotations
 
+import errno
 import os
 import sys
 import time
@@ -113,7 +120,98 @@ class Environment:
         return b"".join(parts)
 
 
-def _isatty(stream: TextIO | None) -> bool:
+class _GuardedStream:
+    """A text stream standing for sys.stdout or sys.stderr (see guard_streams)."""
+
+    def __init__(self, inner: TextIO | None, fd: int, *, answer: bool) -> None:
+        self._inner = inner
+        self._fd = fd
+        self._answer = answer  # stdout: failures are raised; stderr: they are dropped
+        self._failed = False
+        self._failure = OSError(errno.EIO, "Input/output error")
+
+    @property
+    def encoding(self) -> str:
+        return getattr(self._inner, "encoding", None) or "utf-8"
+
+    @property
+    def errors(self) -> str:
+        return getattr(self._inner, "errors", None) or "strict"
+
+    def write(self, text: str) -> int:
+        if not isinstance(text, str):
+            raise TypeError("write() argument must be str")
+        if not text:
+            return 0
+        if self._failed:  # every later write of the answer fails too, however it was caught
+            self._fail(self._failure)
+        try:
+            if self._inner is None:
+                raise OSError(errno.EBADF, "standard output is closed")
+            self._inner.write(text)
+        except OSError as exc:
+            self._fail(exc)
+        return len(text)
+
+    def flush(self) -> None:
+        try:
+            if self._inner is not None:
+                self._inner.flush()  # after a failure, into /dev/null: harmless at exit
+        except OSError as exc:
+            if not self._failed:
+                self._fail(exc)
+
+    def _fail(self, exc: OSError) -> None:
+        if self._answer and (isinstance(exc, BrokenPipeError) or exc.errno == errno.EPIPE):
+            raise BrokenPipeError(errno.EPIPE, "the reader of stdout went away")
+        if not self._failed:
+            self._failed, self._failure = True, exc
+            to_devnull(self._fd)  # what is still buffered goes nowhere, quietly, at exit
+        if self._answer:
+            from outscale_cli.errors import OutputFailed
+
+            raise OutputFailed(f"cannot write the answer: {exc.strerror or exc}")
+
+    def isatty(self) -> bool:
+        return _isatty(self._inner)
+
+    def fileno(self) -> int:
+        if self._inner is None:
+            raise OSError(errno.EBADF, "closed")
+        return self._inner.fileno()
+
+    def writable(self) -> bool:
+        return True
+
+    def readable(self) -> bool:
+        return False
+
+    @property
+    def closed(self) -> bool:
+        return False
+
+
+def guard_streams() -> None:
+    """Put the standard streams under one policy (see the module's docstring); idempotent."""
+    if not isinstance(sys.stdout, _GuardedStream):
+        sys.stdout = _GuardedStream(sys.stdout, 1, answer=True)
+    if not isinstance(sys.stderr, _GuardedStream):
+        sys.stderr = _GuardedStream(sys.stderr, 2, answer=False)
+    if sys.stdin is None:
+        sys.stdin = open(os.devnull, encoding="utf-8")  # noqa: SIM115 - for the whole run
+
+
+def to_devnull(fd: int) -> None:
+    """Point `fd` at /dev/null (a stream that failed or whose reader left)."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, fd)
+        os.close(devnull)
+    except OSError:
+        pass
+
+
+def _isatty(stream: Any) -> bool:
     try:
         return bool(stream is not None and stream.isatty())
     except (ValueError, OSError):

@@ -8,6 +8,7 @@
     ├── ServerError           6  an error status, or an error object inside a stream
     ├── BadResponse           7  malformed answer, broken stream
     ├── ModelNotServed        8  ping: the server answers without the model
+    ├── OutputFailed          10 stdout could not be written (closed, full, I/O error)
     └── Interrupted           130 Ctrl-C
 
 Only client.py turns httpx's exceptions into these; commands raise them and app.py prints
@@ -106,6 +107,14 @@ def interruption(exc: KeyboardInterrupt) -> CliError:
     if isinstance(exc, Terminated):
         error.status = ExitStatus.TERMINATED
     return error
+
+
+class OutputFailed(CliError):
+    """The answer could not be written: stdout closed, full, or failing (not EPIPE, which is
+    the reader's choice: OutputClosed)."""
+
+    status = ExitStatus.OUTPUT_FAILED
+    kind = "output"
 
 
 class OutputClosed(CliError):
