@@ -105,19 +105,13 @@ class Environment:
         self.stdout.flush()
 
     def read_stdin_bytes(self, most: int) -> bytes:
-        """Standard input up to `most` bytes."""
+        """Standard input up to `most` bytes (inputs.read_upto: one Ctrl-D ends it)."""
+        from outscale_cli.inputs import read_upto
+
         buffer = getattr(self.stdin, "buffer", None)
         if buffer is None:
             return self.stdin.read(most).encode("utf-8")
-        parts: list[bytes] = []
-        got = 0
-        while got < most:  # a pipe gives what it has: read until EOF or enough
-            part: bytes = buffer.read(most - got)
-            if not part:
-                break
-            parts.append(part)
-            got += len(part)
-        return b"".join(parts)
+        return read_upto(buffer, most)
 
 
 class _GuardedStream:

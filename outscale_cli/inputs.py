@@ -1,21 +1,27 @@
 """Where prompts come from: arguments, files, standard input; and FIM's --at splitting.
 
-Everything is read as bytes and decoded strictly: input that is not UTF-8 is refused (exit 2)
-naming its source, before any request is sent.
+Everything is read as bytes, through one bounded reader (`read_upto`: never more than the
+limit plus one byte, whatever the file is: /dev/zero, a FIFO, `<(yes)`), and decoded strictly:
+input over --max-input-bytes or not UTF-8 is refused (exit 2) naming its source, before any
+request is sent.
 """
 
 from __future__ import annotations
 
+import os
 import re
 import select
+import stat
 from dataclasses import dataclass
-from pathlib import Path
+from typing import BinaryIO
 
 from outscale_cli.console import PROG, Environment
 from outscale_cli.errors import UsageError
 
 MAX_INPUT_BYTES = 4 * 1024 * 1024
+LARGEST_LIMIT = 1024 * 1024 * 1024  # --max-input-bytes at most: 1 GiB
 STDIN_HINT_AFTER = 5.0
+CHUNK = 64 * 1024
 
 
 @dataclass(frozen=True)
@@ -60,24 +66,58 @@ def check_size(size: int, name: str, limit: int, exact: bool = True) -> None:
         )
 
 
-def read_file(path: str, env: Environment, limit: int = MAX_INPUT_BYTES) -> Source:
-    if path == "-":
-        return read_stdin(env, limit)
-    name = f"file {path}"
+def check_limit(limit: int) -> None:
+    if not 1 <= limit <= LARGEST_LIMIT:
+        raise UsageError(
+            f"--max-input-bytes must be from 1 to {LARGEST_LIMIT:,} (got {limit:,})",
+            hint="it bounds what is read from files and standard input",
+        )
+
+
+def read_upto(stream: BinaryIO, most: int) -> bytes:
+    """At most `most` bytes, until end of file. Each read returns what one system call gives,
+    so a terminal's Ctrl-D ends the input at once (a full read would wait for a second one)."""
+    read = getattr(stream, "read1", None) or stream.read
+    parts: list[bytes] = []
+    got = 0
+    while got < most:
+        part = read(min(CHUNK, most - got))
+        if not part:
+            break
+        parts.append(part)
+        got += len(part)
+    return b"".join(parts)
+
+
+def read_bytes(path: str, name: str, limit: int) -> bytes:
+    """A file's bytes, refused (exit 2) when over `limit`: a regular file by its size before
+    reading, anything else (a FIFO, a device) by reading one byte more than the limit."""
     try:
-        p = Path(path)
-        check_size(p.stat().st_size, name, limit)
-        data = p.read_bytes()
+        with open(path, "rb") as handle:
+            if stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+                check_size(os.fstat(handle.fileno()).st_size, name, limit)
+            data = read_upto(handle, limit + 1)
     except IsADirectoryError:
         raise UsageError(f"cannot read {name}: it is a directory") from None
     except OSError as exc:
         raise UsageError(f"cannot read {name}: {exc.strerror or exc}") from None
-    return Source(name, decode(data, name))
+    check_size(len(data), name, limit, exact=False)
+    return data
+
+
+def read_file(path: str, env: Environment, limit: int = MAX_INPUT_BYTES) -> Source:
+    if path == "-":
+        return read_stdin(env, limit)
+    name = f"file {path}"
+    return Source(name, decode(read_bytes(path, name, limit), name))
 
 
 def read_stdin(env: Environment, limit: int = MAX_INPUT_BYTES) -> Source:
     name = "standard input"
-    _hint_if_silent(env)
+    if env.stdin_isatty:
+        env.info(f"{PROG}: reading the prompt from the terminal; end it with Ctrl-D")
+    else:
+        _hint_if_silent(env)
     data = env.read_stdin_bytes(limit + 1)  # never hold more than the limit in memory
     check_size(len(data), name, limit, exact=False)
     return Source(name, decode(data, name))

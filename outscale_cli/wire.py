@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from outscale_cli.errors import UsageError
+from outscale_cli.inputs import MAX_INPUT_BYTES, read_bytes
 
 
 @dataclass(frozen=True)
@@ -111,18 +112,20 @@ def fim_body(
     return body
 
 
-def response_format(json_mode: bool, schema_file: Path | None) -> dict[str, Any] | None:
-    """--json-mode or --json-schema FILE (the schema named after the file)."""
+def response_format(
+    json_mode: bool, schema_file: Path | None, limit: int = MAX_INPUT_BYTES
+) -> dict[str, Any] | None:
+    """--json-mode or --json-schema FILE (the schema named after the file; read through the
+    same bounded reader as every input)."""
     if json_mode and schema_file is not None:
         raise UsageError("--json-mode and --json-schema exclude each other: choose one")
     if json_mode:
         return {"type": "json_object"}
     if schema_file is None:
         return None
+    raw = read_bytes(str(schema_file), f"--json-schema {schema_file}", limit)
     try:
-        schema = json.loads(schema_file.read_bytes())
-    except OSError as exc:
-        raise UsageError(f"cannot read --json-schema {schema_file}: {exc.strerror}") from None
+        schema = json.loads(raw)
     except ValueError as exc:
         raise UsageError(f"--json-schema {schema_file} is not valid JSON: {exc}") from None
     if not isinstance(schema, dict):

@@ -100,6 +100,7 @@ def chat(
     from outscale_cli.inputs import (
         Source,
         check_arguments,
+        check_limit,
         check_size,
         join_prompt,
         read_file,
@@ -109,6 +110,7 @@ def chat(
     from outscale_cli.wire import Sampling, chat_body, response_format
 
     env = Environment.from_process(debug=conn.debug)
+    check_limit(max_input_bytes)
     check_arguments(
         **{"the PROMPT argument": prompt, "--system": system, "--prefix": prefix, "--stop": stop}
     )
@@ -121,7 +123,7 @@ def chat(
         safe_prompt=safe_prompt,
         presence_penalty=presence_penalty,
         frequency_penalty=frequency_penalty,
-        response_format=response_format(json_mode, json_schema),
+        response_format=response_format(json_mode, json_schema, max_input_bytes),
     )
     sampling.check()
     files = file or []

@@ -76,6 +76,7 @@ def fim(
     from outscale_cli.errors import UsageError
     from outscale_cli.inputs import (
         check_arguments,
+        check_limit,
         check_size,
         read_file,
         read_stdin,
@@ -85,6 +86,7 @@ def fim(
     from outscale_cli.wire import Sampling, fim_body
 
     env = Environment.from_process(debug=conn.debug)
+    check_limit(max_input_bytes)
     check_arguments(**{"the PROMPT argument": prompt, "--suffix": suffix, "--stop": stop})
     sampling = Sampling(
         temperature=temperature,

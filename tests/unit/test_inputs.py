@@ -219,3 +219,112 @@ def test_split_at_non_utf8_file_names_it(tmp_path: Path, env: Environment) -> No
     with pytest.raises(UsageError) as caught:
         split_at(f"{path}:1", env)
     assert str(path) in caught.value.message
+
+
+# -- the bounded reader: every input, whatever the file is ------------------------------------
+
+
+class _Chunks(io.RawIOBase):
+    """A stream that hands out what one system call would: one piece per read, then EOF."""
+
+    def __init__(self, *pieces: bytes) -> None:
+        self._pieces = list(pieces)
+        self.reads = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: bytearray) -> int:  # type: ignore[override]
+        self.reads += 1
+        if not self._pieces:
+            return 0
+        piece = self._pieces.pop(0)
+        buffer[: len(piece)] = piece
+        return len(piece)
+
+
+def test_read_upto_stops_at_the_first_end_of_file() -> None:
+    from outscale_cli.inputs import read_upto
+
+    # A terminal: "hello\n" then Ctrl-D (an empty read), then more that must never be read.
+    stream = _Chunks(b"hello\n", b"", b"after the end\n")
+    assert read_upto(io.BufferedReader(stream), 1000) == b"hello\n"
+
+
+def test_read_upto_never_reads_more_than_asked() -> None:
+    from outscale_cli.inputs import read_upto
+
+    assert read_upto(io.BytesIO(b"x" * 100), 10) == b"x" * 10
+
+
+@pytest.mark.parametrize("size", [99, 100])
+def test_a_file_up_to_the_limit_is_read(tmp_path: Path, env: Environment, size: int) -> None:
+    path = tmp_path / "f.txt"
+    path.write_bytes(b"a" * size)
+    assert read_file(str(path), env, limit=100).text == "a" * size
+
+
+def test_a_file_one_byte_over_the_limit_is_refused(tmp_path: Path, env: Environment) -> None:
+    path = tmp_path / "f.txt"
+    path.write_bytes(b"a" * 101)
+    with pytest.raises(UsageError) as caught:
+        read_file(str(path), env, limit=100)
+    assert "is 101 bytes, over the 100-byte input limit" in caught.value.message
+
+
+def test_dev_zero_is_refused_without_reading_it_whole(env: Environment) -> None:
+    with pytest.raises(UsageError) as caught:
+        read_file("/dev/zero", env, limit=1000)
+    assert "holds more than 1,000 bytes" in caught.value.message
+    assert "file /dev/zero" in caught.value.message
+
+
+def test_an_endless_fifo_is_refused(tmp_path: Path, env: Environment) -> None:
+    import os
+    import threading
+
+    fifo = tmp_path / "yes"
+    os.mkfifo(fifo)
+    stop = threading.Event()
+
+    def write_forever() -> None:  # what <(yes) is
+        with open(fifo, "wb") as out:
+            try:
+                while not stop.is_set():
+                    out.write(b"y\n" * 4096)
+            except BrokenPipeError:
+                pass
+
+    writer = threading.Thread(target=write_forever, daemon=True)
+    writer.start()
+    try:
+        with pytest.raises(UsageError) as caught:
+            read_file(str(fifo), env, limit=64 * 1024)
+    finally:
+        stop.set()
+    writer.join(timeout=5)
+    assert "holds more than 65,536 bytes" in caught.value.message
+
+
+def test_stdin_of_exactly_the_limit_is_read_and_one_more_byte_is_refused() -> None:
+    assert read_stdin(make_env(io.TextIOWrapper(io.BytesIO(b"a" * 50))), 50).text == "a" * 50
+    with pytest.raises(UsageError) as caught:
+        read_stdin(make_env(io.TextIOWrapper(io.BytesIO(b"a" * 51))), 50)
+    assert "holds more than 50 bytes" in caught.value.message
+
+
+@pytest.mark.parametrize("limit", [0, -1, 2**30 + 1])
+def test_the_limit_itself_has_a_range(limit: int) -> None:
+    from outscale_cli.inputs import check_limit
+
+    with pytest.raises(UsageError) as caught:
+        check_limit(limit)
+    assert "--max-input-bytes" in caught.value.message
+
+
+def test_a_json_schema_from_dev_zero_is_refused() -> None:
+    from outscale_cli.wire import response_format
+
+    with pytest.raises(UsageError) as caught:
+        response_format(False, Path("/dev/zero"), 1000)
+    assert "--json-schema /dev/zero holds more than 1,000 bytes" in caught.value.message
