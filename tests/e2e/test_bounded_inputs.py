@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from .helpers import RUN_TIMEOUT, Served, clean_env, cli_command, run_cli
+from .helpers import Served, clean_env, cli_command, run_cli
 
 LIMIT = ("--max-input-bytes", "100000")
 
