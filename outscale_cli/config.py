@@ -115,19 +115,23 @@ PROFILE_KEYS = ("server_url", "model", "api_key_env", "api_key_cmd", "api_key", 
 
 
 def profile_problem(values: Mapping[str, Any]) -> tuple[str, str] | None:
-    """(key, reason) of the first value that a profile may not hold, or None: what the
-    reader refuses, `config add` refuses before writing."""
+    """(key, reason) of the first value that a profile may not hold ("name": the profile's
+    name), or None: what the reader refuses, `config add` refuses before writing."""
     from pydantic import ValidationError
 
-    from outscale_cli.settings import Profile, value_reason
+    from outscale_cli.settings import ConfigFile, value_reason
 
+    name = values.get("name", "profile")
+    table = {k: v for k, v in values.items() if k != "name"}
     try:
-        Profile.model_validate(dict(values))
+        ConfigFile.model_validate({"profiles": {name: table}})
     except ValidationError as exc:
         error = exc.errors()[0]
-        key = str(error["loc"][0]) if error["loc"] else ""
-        reason = str((error.get("ctx") or {}).get("error") or "")
-        return key, value_reason(error, key) if key else reason
+        loc = [str(part) for part in error["loc"]]
+        if "[key]" in loc:
+            return "name", str((error.get("ctx") or {}).get("error") or "not a profile name")
+        key = loc[2] if len(loc) > 2 else ""
+        return key, value_reason(error, key)
     return None
 
 

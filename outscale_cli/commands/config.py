@@ -69,16 +69,14 @@ def add(
     config: ConfigFlag = None,
 ) -> None:
     """Add a profile, or update the settings given of an existing one."""
+    from outscale_cli.config import profile_problem
     from outscale_cli.config_edit import add_profile
     from outscale_cli.errors import UsageError
-    from outscale_cli.settings import normalise_server_url
 
     if api_key_env and api_key_cmd:
         raise UsageError("--api-key-env and --api-key-cmd exclude each other: choose one")
-    try:
-        normalise_server_url(server_url)
-    except ValueError as exc:
-        raise UsageError(f"invalid value {server_url!r} for --server-url: {exc}") from None
+    if timeout is not None and timeout.is_integer() and abs(timeout) < 2**53:
+        timeout = int(timeout)  # written as `timeout = 30`, as a person writes it
     values: dict[str, Any] = {"server_url": server_url}
     for key, value in (
         ("model", model),
@@ -97,9 +95,27 @@ def add(
                 raise UsageError(f"--header takes 'NAME: VALUE', not {item!r}")
             headers[key.strip()] = value.strip()
         values["headers"] = headers
+    # What the reader would refuse is refused here, before anything is written.
+    problem = profile_problem({"name": name, **values})
+    if problem is not None:
+        key, reason = problem
+        shown = name if key == "name" else values.get(key)
+        raise UsageError(f"invalid value {str(shown)!r} for {ADD_FLAGS.get(key, key)}: {reason}")
     path = _path(config)
     existed = add_profile(path, name, values, default)
     _env().info(f"{'updated' if existed else 'added'} profile {name} in {path}")
+
+
+ADD_FLAGS = {
+    "name": "the profile NAME",
+    "server_url": "--server-url",
+    "model": "--model",
+    "api_key_env": "--api-key-env",
+    "api_key_cmd": "--api-key-cmd",
+    "timeout": "--timeout",
+    "retries": "--retries",
+    "headers": "--header",
+}
 
 
 @app.command("remove")
