@@ -77,6 +77,8 @@ def mock_server(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Do not log requests")] = False,
 ) -> None:
     """Run the stand-in deployment (the same one --mock starts) until Ctrl-C."""
+    from outscale_cli.mock.server import check_knobs
+
     import os
     import threading
 
@@ -85,6 +87,8 @@ def mock_server(
     from outscale_cli.mock.server import DEFAULT_MODELS, MockConfig, MockServer
 
     env = Environment.from_process()
+    check_knobs(port=port, pace=pace, length=length, fail_status=fail_status,
+                fail_times=fail_times, break_after=break_after)  # fmt: skip
     key = None
     if api_key_env is not None:
         key = os.environ.get(api_key_env)

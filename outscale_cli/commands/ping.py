@@ -32,10 +32,11 @@ def ping(
     from outscale_cli.commands.run import every_profile, settings_of
     from outscale_cli.console import Environment
     from outscale_cli.errors import UsageError
+    from outscale_cli.settings import MAX_SECONDS
 
     env = Environment.from_process(debug=conn.debug)
-    if wait is not None and wait < 0:
-        raise UsageError(f"--wait must be 0 or more seconds (got {wait:g})")
+    if wait is not None and not 0 <= wait <= MAX_SECONDS:  # also refuses nan
+        raise UsageError(f"--wait takes 0 to {MAX_SECONDS:,.0f} seconds (got {wait:g})")
     if all_profiles:
         if conn.mock:
             raise UsageError("--all checks the profiles of the config file: drop --mock")

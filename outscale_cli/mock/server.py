@@ -72,6 +72,36 @@ class MockConfig:
             return True
 
 
+def check_knobs(
+    *,
+    port: int = 0,
+    pace: float = 0.0,
+    length: int | None = None,
+    fail_status: int | None = None,
+    fail_times: int | None = None,
+    break_after: int | None = None,
+) -> None:
+    """Refuse (exit 2) what the stand-in could not honour: it answers as a deployment would,
+    or not at all."""
+    from outscale_cli.errors import UsageError
+
+    def need(ok: bool, flag: str, expected: str, got: object) -> None:
+        if not ok:
+            raise UsageError(f"{flag} takes {expected} (got {got})")
+
+    need(0 <= port <= 65535, "--port", "a port from 0 (any free port) to 65535", port)
+    need(0 <= pace <= 60, "--pace", "seconds from 0 to 60", pace)  # also refuses nan
+    if length is not None:
+        need(0 <= length <= 10_000_000, "--length", "tokens from 0 to 10,000,000", length)
+    if fail_status is not None:
+        need(400 <= fail_status <= 599, "--fail-status", "an error status from 400 to 599",
+             fail_status)  # fmt: skip
+    if fail_times is not None:
+        need(fail_times >= 0, "--fail-times", "0 or more", fail_times)
+    if break_after is not None:
+        need(break_after >= 0, "--break-after", "0 or more tokens", break_after)
+
+
 def model_card(model_id: str) -> dict[str, Any]:
     code = "codestral" in model_id
     return {

@@ -373,3 +373,23 @@ def test_ctrl_c_while_waiting_for_the_server_exits_130() -> None:
     assert out == b""
     assert b"Traceback" not in err
     assert err.decode().startswith(ERROR_PREFIX)
+
+
+# -- --mock is the same stand-in as mock-server ---------------------------------------------------
+def test_mock_serves_the_stand_ins_three_models() -> None:
+    result = run_cli("models", "--mock")
+    assert result.code == 0, result.stderr
+    assert result.stdout.split() == ["small-2409", "codestral-2405", "ministral-8b-2410"]
+
+
+def test_ping_mock_refuses_a_model_it_does_not_serve() -> None:
+    result = run_cli("ping", "--mock", "-m", "typo")
+    assert result.code == 8, result.stderr
+    assert "model typo is not served" in result.stderr
+
+
+def test_chat_mock_refuses_a_model_it_does_not_serve() -> None:
+    result = run_cli("chat", "--mock", "-m", "typo", "hi")
+    assert result.code == 6, result.stderr
+    assert "Invalid model: typo" in result.stderr
+    assert result.stdout == ""
