@@ -77,14 +77,12 @@ def mock_server(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Do not log requests")] = False,
 ) -> None:
     """Run the stand-in deployment (the same one --mock starts) until Ctrl-C."""
-    from outscale_cli.mock.server import check_knobs
-
     import os
     import threading
 
     from outscale_cli.console import Environment
     from outscale_cli.errors import ConfigError, UsageError
-    from outscale_cli.mock.server import DEFAULT_MODELS, MockConfig, MockServer
+    from outscale_cli.mock.server import DEFAULT_MODELS, MockConfig, MockServer, check_knobs
 
     env = Environment.from_process()
     check_knobs(port=port, pace=pace, length=length, fail_status=fail_status,
