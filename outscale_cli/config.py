@@ -177,9 +177,9 @@ class ProfileRef:
     def where(self, key: str) -> str:
         return f"{self.config.where('profiles', self.name, key)}: [profiles.{self.name}] {key}"
 
-    def key(self) -> tuple[str, Any] | None:
+    def key(self, timeout: float = 30.0, budget: str = "30 s") -> tuple[str, Any] | None:
         """(the profile key that gives it, the API key), looking the variable up or running
-        the command now; None when the profile names no key."""
+        the command now (within `timeout` seconds); None when the profile names no key."""
         if "api_key_env" in self.values:
             var = self.values["api_key_env"]
             if not self.environ.get(var):
@@ -189,7 +189,8 @@ class ProfileRef:
                 )
             return "api_key_env", self.environ[var]
         if "api_key_cmd" in self.values:
-            return "api_key_cmd", key_from_command(self.values["api_key_cmd"], self.name)
+            command = self.values["api_key_cmd"]
+            return "api_key_cmd", key_from_command(command, self.name, timeout, budget)
         if "api_key" in self.values:
             return "api_key", self.values["api_key"]
         return None
@@ -352,31 +353,110 @@ def _opens_multiline(value: str) -> str | None:
 
 
 # -- the key from a command -------------------------------------------------------------------
-def key_from_command(command: str, profile: str) -> str:
-    """Run api_key_cmd without a shell; its stdout, stripped, is the key."""
-    import shlex
-    import subprocess
+KEY_OUTPUT_LIMIT = 64 * 1024  # a key is a line; a command printing for ever is cut off
 
+
+def key_from_command(
+    command: str, profile: str, timeout: float = 30.0, budget: str = "30 s"
+) -> str:
+    """Run api_key_cmd without a shell, within `timeout` seconds (`budget` says whose they
+    are); its stdout, stripped, is the key. When it fails, its own stderr is shown (trimmed,
+    without the key)."""
+    import shlex
+
+    where = f"profile {profile}: api_key_cmd"
     try:
         argv = shlex.split(command)
     except ValueError as exc:
-        raise ConfigError(f"profile {profile}: api_key_cmd cannot be parsed: {exc}") from None
+        raise ConfigError(f"{where} cannot be parsed: {exc}") from None
     if not argv:
-        raise ConfigError(f"profile {profile}: api_key_cmd is empty")
-    try:
-        done = subprocess.run(argv, capture_output=True, timeout=30, check=False)
-    except FileNotFoundError:
-        raise ConfigError(f"profile {profile}: api_key_cmd: {argv[0]}: command not found") from None
-    except subprocess.TimeoutExpired:
-        raise ConfigError(f"profile {profile}: api_key_cmd took more than 30 s") from None
-    except OSError as exc:
-        raise ConfigError(f"profile {profile}: api_key_cmd failed: {exc.strerror}") from None
-    if done.returncode != 0:
-        raise ConfigError(f"profile {profile}: api_key_cmd exited with status {done.returncode}")
-    key = done.stdout.decode("utf-8", "replace").strip()
+        raise ConfigError(f"{where} is empty")
+    code, out, err = _run_bounded(argv, where, timeout, budget)
+    key = out.decode("utf-8", "replace").strip()
+    if code != 0:
+        said = _trimmed(err.decode("utf-8", "replace"), key)
+        raise ConfigError(
+            f"{where} exited with status {code}" + (f": {said}" if said else ""),
+            hint=f"run it yourself to see why: {_trimmed(command, key)}",
+        )
     if not key:
-        raise ConfigError(f"profile {profile}: api_key_cmd printed no key")
+        raise ConfigError(f"{where} printed no key")
     return key
+
+
+def _run_bounded(
+    argv: list[str], where: str, timeout: float, budget: str
+) -> tuple[int, bytes, bytes]:
+    """(exit status, stdout, stderr) of `argv`, killed (with what it started) when it takes
+    longer than `timeout` or prints more than KEY_OUTPUT_LIMIT; never waits past that."""
+    import os
+    import selectors
+    import signal
+    import subprocess
+    import time
+
+    try:
+        process = subprocess.Popen(
+            argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            start_new_session=True,  # its own process group: killed whole
+        )  # fmt: skip
+    except FileNotFoundError:
+        raise ConfigError(f"{where}: {argv[0]}: command not found") from None
+    except OSError as exc:
+        raise ConfigError(f"{where}: cannot run {argv[0]}: {exc.strerror or exc}") from None
+    assert process.stdout is not None and process.stderr is not None
+    out_fd, err_fd = process.stdout.fileno(), process.stderr.fileno()
+    outputs: dict[int, bytearray] = {out_fd: bytearray(), err_fd: bytearray()}
+    deadline = time.monotonic() + timeout
+    problem = None
+    try:
+        with selectors.DefaultSelector() as selector:
+            selector.register(process.stdout, selectors.EVENT_READ)
+            selector.register(process.stderr, selectors.EVENT_READ)
+            while selector.get_map():
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    problem = f"{where} did not finish within {timeout:.1f} s ({budget})"
+                    break
+                for key, _ in selector.select(min(left, 0.5)):
+                    chunk = os.read(key.fd, 65536)
+                    if not chunk:
+                        selector.unregister(key.fileobj)
+                        continue
+                    outputs[key.fd] += chunk
+                    if len(outputs[key.fd]) > KEY_OUTPUT_LIMIT:
+                        problem = f"{where} printed more than {KEY_OUTPUT_LIMIT:,} bytes"
+                        break
+                if problem:
+                    break
+        if problem is None:
+            try:
+                process.wait(timeout=max(0.01, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                problem = f"{where} did not finish within {timeout:.1f} s ({budget})"
+    finally:
+        if problem is not None or process.poll() is None:
+            try:
+                os.killpg(process.pid, signal.SIGKILL)
+            except OSError:
+                pass
+            process.wait()
+        process.stdout.close()
+        process.stderr.close()
+    if problem is not None:
+        raise ConfigError(problem, hint="check that it prints the key and ends, alone")
+    return process.returncode, bytes(outputs[out_fd]), bytes(outputs[err_fd])
+
+
+def _trimmed(text: str, key: str, limit: int = 300) -> str:
+    """A command's stderr as one short line, without anything it printed on stdout."""
+    if key:
+        for secret in {key, *key.split()}:
+            if len(secret) >= 4:
+                text = text.replace(secret, "********")
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    said = " / ".join(lines[-3:])
+    return said if len(said) <= limit else said[: limit - 1] + "…"
 
 
 # -- which profile a command uses ---------------------------------------------------------------

@@ -295,7 +295,9 @@ class Settings(BaseSettings):
         call.env = EnvSource(settings_cls, call.environ)
         sources: list[PydanticBaseSettingsSource] = [init_settings, call.env]
         if call.profile is not None:
-            call.profile_source = ProfileSource(settings_cls, call.profile, call.resolve_key)
+            call.profile_source = ProfileSource(
+                settings_cls, call.profile, call.resolve_key, call.key_timeout
+            )
             sources.append(call.profile_source)
         return tuple(sources)
 
@@ -355,11 +357,16 @@ class ProfileSource(PydanticBaseSettingsSource):
     is looked up (api_key_env) or run (api_key_cmd) only when no source above gave one."""
 
     def __init__(
-        self, settings_cls: type[BaseSettings], profile: ProfileRef, resolve_key: bool
+        self,
+        settings_cls: type[BaseSettings],
+        profile: ProfileRef,
+        resolve_key: bool,
+        key_timeout: tuple[float, str],
     ) -> None:
         super().__init__(settings_cls)
         self.profile = profile
         self._resolve_key = resolve_key
+        self._key_timeout = key_timeout
         self.key_from: str | None = None  # the profile key that gave api_key
 
     def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
@@ -372,7 +379,7 @@ class ProfileSource(PydanticBaseSettingsSource):
             if k in self.settings_cls.model_fields and k != "api_key"
         }
         if "api_key" not in self.current_state and self._resolve_key:
-            found = self.profile.key()
+            found = self.profile.key(*self._key_timeout)
             if found is not None:
                 self.key_from, values["api_key"] = found
         return values
@@ -386,6 +393,7 @@ class _Call:
     environ: Mapping[str, str]
     profile: ProfileRef | None
     resolve_key: bool
+    key_timeout: tuple[float, str] = (30.0, "30 s")  # how long api_key_cmd may take, why
     env: EnvSource | None = None
     profile_source: ProfileSource | None = None
 
@@ -412,7 +420,13 @@ def load_settings(
     """The settings from flags > environment > profile > defaults, with where each came
     from. A bad value is a UsageError (a flag) or a ConfigError (the environment, the file)."""
     given = {k: v for k, v in flags.items() if v is not None}
-    call = _Call(environ, profile, resolve_key)
+    key_timeout = (30.0, "30 s")
+    if resolve_key and profile is not None and "api_key_cmd" in profile.values:
+        # The command runs under this command's deadline (--max-time, counted from the
+        # start), or the connect timeout when there is none: the settings say which.
+        first = load_settings(flags, environ, profile, resolve_key=False)
+        key_timeout = _time_left(first)
+    call = _Call(environ, profile, resolve_key, key_timeout)
     with _calling(call):
         try:
             settings = Settings(**given)
@@ -436,6 +450,18 @@ def load_settings(
     settings._variables = dict(env_found)
     settings._profile = profile.name if profile is not None else None
     return settings
+
+
+def _time_left(settings: Settings) -> tuple[float, str]:
+    """Seconds the command has left for what comes before its requests, and whose they are."""
+    import time
+
+    from outscale_cli.console import STARTED
+
+    if settings.max_time is None:
+        return settings.connect_timeout, f"--connect-timeout {settings.connect_timeout:g}"
+    left = max(0.01, STARTED + settings.max_time - time.monotonic())
+    return left, f"what was left of --max-time {settings.max_time:g}"
 
 
 def _refusal(exc: PydanticValidationError, flags: Mapping[str, Any], call: _Call) -> CliError:
