@@ -21,7 +21,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
@@ -36,7 +36,7 @@ from outscale_cli.errors import (
     TimedOut,
     server_error,
 )
-from outscale_cli.settings import Settings
+from outscale_cli.settings import Settings, redact_url, url_password
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 BACKOFF_BASE = 0.5
@@ -146,6 +146,42 @@ def proxy_of(settings: Settings) -> str | None:
     return settings.proxy
 
 
+def proxy_in_use(settings: Settings) -> tuple[str, str] | None:
+    """(the proxy's URL, where it was set) that requests to the server go through, or None:
+    a connection that fails then failed to reach the proxy, and the message says so."""
+    if settings.proxy is None:
+        return None
+    source = settings.sources.get("proxy")
+    if source == "flag":
+        return settings.proxy, "--proxy"
+    if source == "profile":
+        return settings.proxy, f"the proxy of profile {settings.profile}"
+    import urllib.request
+
+    parts = urlsplit(settings.api_base)
+    if urllib.request.proxy_bypass_environment(parts.hostname or ""):  # type: ignore[attr-defined]
+        return None  # NO_PROXY
+    proxies = urllib.request.getproxies_environment()
+    for scheme in (parts.scheme, "all"):
+        if proxies.get(scheme):
+            return proxies[scheme], f"{scheme.upper()}_PROXY"
+    return None
+
+
+def base_of(location: str, request_url: str) -> str:
+    """The server URL to suggest for a redirect: its base, before /v1 (a redirect points at
+    the route, which would get /v1/chat/completions appended again)."""
+    from urllib.parse import urljoin
+
+    absolute = urljoin(request_url, location)
+    parts = urlsplit(absolute)
+    path = parts.path
+    cut = path.rfind("/v1/") if "/v1/" in path else (len(path) - 3 if path.endswith("/v1") else -1)
+    if cut >= 0:
+        path = path[:cut]
+    return urlunsplit((parts.scheme, parts.netloc, path.rstrip("/"), "", "")) or absolute
+
+
 class Client:
     def __init__(
         self,
@@ -171,6 +207,11 @@ class Client:
                     f"sending the API key over plain http:// to {host}: "
                     "anyone on the way can read it"
                 )
+        for url in (settings.server_url, settings.proxy):
+            password = url_password(url)  # shown nowhere: every diagnostic line is scrubbed
+            if password and password not in env.secrets:
+                env.secrets.append(password)
+        self._proxy = proxy_in_use(settings)
         self._timeout = settings.timeout
         self._connect_timeout = settings.connect_timeout
         self._http = httpx.Client(
@@ -250,7 +291,7 @@ class Client:
             headers["Content-Type"] = "application/json"
         attempt = 0
         while True:
-            self._env.debug_line(f"{method} {url}")
+            self._env.debug_line(f"{method} {redact_url(url)}")
             if content is not None and self._env.debug:  # not decoded for nothing
                 self._env.debug_line(f"request body: {content.decode()}")
             started = time.perf_counter()
@@ -302,7 +343,10 @@ class Client:
         error = server_error(response.status_code, raw, request_id)
         if 300 <= response.status_code < 400:
             location = response.headers.get("location", "")
-            error.hint = f"the server redirects to {location}; use that as the server URL"
+            base = redact_url(base_of(location, str(response.request.url)))
+            error.hint = (
+                f"the server redirects to {redact_url(location)}; use {base} as the server URL"
+            )
         return error
 
     def _wait(self, attempt: int, retry_after: float | None, error: CliError) -> bool:
@@ -326,6 +370,10 @@ class Client:
         left = self.remaining()
         if isinstance(exc, httpx.TimeoutException) and left is not None and left <= 0.05:
             return self.expired()  # the timeout was cut short by --max-time
+        if self._proxy is not None:
+            failed = self._proxy_failure(exc)
+            if failed is not None:
+                return failed
         if isinstance(exc, httpx.ConnectTimeout):
             return TimedOut(
                 f"could not connect to {where} within {self._connect_timeout:g} s "
@@ -349,40 +397,70 @@ class Client:
             return BadResponse(f"undecodable response: {_reason(exc)}")
         return ConnectionFailed(f"request to {where} failed: {_reason(exc)}")
 
+    def _proxy_failure(self, exc: httpx.HTTPError) -> CliError | None:
+        """A failure to reach or use the proxy, named as such (not as the server's)."""
+        assert self._proxy is not None
+        url, source = self._proxy
+        parts = urlsplit(url)
+        proxy = f"the proxy {parts.hostname}{f':{parts.port}' if parts.port else ''} ({source})"
+        hint = f"check {source}: is the proxy running and reachable from here?"
+        if isinstance(exc, httpx.ProxyError):
+            return ConnectionFailed(f"{proxy} refused the request: {_reason(exc)}", hint=hint)
+        if isinstance(exc, httpx.ConnectTimeout):
+            return TimedOut(
+                f"could not connect to {proxy} within {self._connect_timeout:g} s",
+                hint=hint,
+            )
+        if isinstance(exc, httpx.ConnectError):
+            why, detail = _why_not_connected(exc)
+            reasons = {"refused": "connection refused", "dns": "cannot resolve its host"}
+            if why in reasons or why == "other":
+                reason = reasons.get(why, detail)
+                return ConnectionFailed(f"cannot connect to {proxy}: {reason}", hint=hint)
+        return None
 
-def _connect_failure(exc: httpx.ConnectError, where: str) -> CliError:
+
+def _why_not_connected(exc: httpx.ConnectError) -> tuple[str, str]:
+    """Why a connection failed: ("tls-untrusted" | "tls" | "dns" | "refused" | "other", the
+    detail), from the exception's causes, else its text."""
     cause: BaseException | None = exc
     while cause is not None:
         if isinstance(cause, ssl.SSLCertVerificationError):
-            detail = cause.verify_message or str(cause)
-            return ConnectionFailed(
-                f"TLS certificate of {where} not trusted: {detail}",
-                hint="trust its CA with --ca-bundle PATH (or SSL_CERT_FILE), "
-                "or check the server URL",
-            )
+            return "tls-untrusted", cause.verify_message or str(cause)
         if isinstance(cause, ssl.SSLError):
-            return ConnectionFailed(f"TLS handshake with {where} failed: {cause.reason or cause}")
+            return "tls", str(cause.reason or cause)
         if isinstance(cause, socket.gaierror):
-            return ConnectionFailed(
-                f"cannot resolve the host of {where}", hint="check the host name in the server URL"
-            )
+            return "dns", ""
         if isinstance(cause, ConnectionRefusedError):
-            return ConnectionFailed(
-                f"connection refused by {where}",
-                hint="check that the server is running and listening on that port",
-            )
+            return "refused", ""
         cause = cause.__cause__ or cause.__context__
     text = _reason(exc)
     if "name or service not known" in text.lower() or "name resolution" in text.lower():
+        return "dns", ""
+    if "refused" in text.lower():
+        return "refused", ""
+    return "other", text
+
+
+def _connect_failure(exc: httpx.ConnectError, where: str) -> CliError:
+    why, detail = _why_not_connected(exc)
+    if why == "tls-untrusted":
+        return ConnectionFailed(
+            f"TLS certificate of {where} not trusted: {detail}",
+            hint="trust its CA with --ca-bundle PATH (or SSL_CERT_FILE), or check the server URL",
+        )
+    if why == "tls":
+        return ConnectionFailed(f"TLS handshake with {where} failed: {detail}")
+    if why == "dns":
         return ConnectionFailed(
             f"cannot resolve the host of {where}", hint="check the host name in the server URL"
         )
-    if "refused" in text.lower():
+    if why == "refused":
         return ConnectionFailed(
             f"connection refused by {where}",
             hint="check that the server is running and listening on that port",
         )
-    return ConnectionFailed(f"cannot connect to {where}: {text}")
+    return ConnectionFailed(f"cannot connect to {where}: {detail}")
 
 
 def _is_loopback(host: str) -> bool:

@@ -101,6 +101,22 @@ def normalise_server_url(raw: str) -> str:
     return urlunsplit((parts.scheme, parts.netloc, path, "", ""))
 
 
+def redact_url(url: str | None) -> str | None:
+    """The URL as it may be shown: a password in it (http://user:pw@host) becomes ********."""
+    if not url or "@" not in url:
+        return url
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    user = parts.username or ""
+    host = parts.netloc.rsplit("@", 1)[1]
+    return urlunsplit((parts.scheme, f"{user}:********@{host}", parts.path, parts.query, ""))
+
+
+def url_password(url: str | None) -> str | None:
+    return urlsplit(url).password if url and "@" in url else None
+
+
 def _proxy_url(raw: str) -> str:
     text = raw.strip()
     parts = urlsplit(text)
@@ -313,6 +329,11 @@ class Settings(BaseSettings):
     def variables(self) -> Mapping[str, str]:
         """field -> the environment variable its value came from."""
         return self._variables
+
+    @property
+    def shown_url(self) -> str | None:
+        """The server URL as it may be shown (its password, if any, hidden)."""
+        return redact_url(self.server_url)
 
     @property
     def api_base(self) -> str:
@@ -579,7 +600,10 @@ def describe_settings(
 
     described: dict[str, dict[str, Any]] = {}
     for name in SHOWN_FIELDS:
-        described[name] = {"value": getattr(settings, name), "source": source(name)}
+        value = getattr(settings, name)
+        if name in ("server_url", "proxy"):
+            value = redact_url(value)
+        described[name] = {"value": value, "source": source(name)}
     if settings.retries is None:
         described["retries"] = {"value": 2, "source": "default; ping: 0"}
     described["headers"] = {

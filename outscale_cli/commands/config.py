@@ -143,12 +143,13 @@ def default(name: ProfileName, config: ConfigFlag = None) -> None:
 def list_profiles(config: ConfigFlag = None) -> None:
     """List the profiles: name, server URL, model; * marks the default."""
     from outscale_cli.config import load_config
+    from outscale_cli.settings import redact_url
 
     loaded = load_config(_path(config))
     rows = [
         (
             ("*" if name == loaded.default_profile else " ") + " " + name,
-            str(p.get("server_url", "")),
+            str(redact_url(p.get("server_url")) or ""),
             str(p.get("model", "")),
         )
         for name, p in loaded.profiles.items()

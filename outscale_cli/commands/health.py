@@ -60,7 +60,7 @@ def run_check(env: Environment, check: Check) -> None:
         return  # its settings failed: nothing to try
     report: dict[str, Any] = {
         "ok": False,
-        "server_url": check.settings.server_url,
+        "server_url": check.settings.shown_url,
         "model": check.settings.model,
         "check": None,
         "latency_ms": None,
@@ -72,7 +72,7 @@ def run_check(env: Environment, check: Check) -> None:
         with open_session(
             env, check.settings, mock=check.mock, command="ping", default_retries=0
         ) as s:
-            report["server_url"] = s.settings.server_url
+            report["server_url"] = s.settings.shown_url
             wanted = s.settings.model
             report["model"] = wanted
             started = time.perf_counter()
@@ -100,8 +100,7 @@ def run_check(env: Environment, check: Check) -> None:
                 ids = ", ".join(c["id"] for c in cards) or "nothing"
                 if found is None and wanted:
                     raise ModelNotServed(
-                        f"model {wanted} is not served at {s.settings.server_url}; "
-                        f"it serves: {ids}",
+                        f"model {wanted} is not served at {s.settings.shown_url}; it serves: {ids}",
                         hint="pick one of those with -m, or check OUTSCALE_MODEL_NAME",
                     )
                 if found is None:

@@ -37,7 +37,7 @@ def models(
             except ServerError as exc:
                 if exc.http_status in (404, 405):
                     exc.message = (
-                        f"{exc.message.split(':')[0]}: the server at {s.settings.server_url} "
+                        f"{exc.message.split(':')[0]}: the server at {s.settings.shown_url} "
                         "does not list its models (Outscale deployments do not serve /v1/models)"
                     )
                     exc.hint = "use 'outscale-cli ping' to check that the deployment answers"
@@ -81,7 +81,7 @@ def models(
                 lines.append(json.dumps(record) + "\n")
             continue
         if json_output:
-            record = {"profile": name, "server_url": found.server_url}  # fmt: skip
+            record = {"profile": name, "server_url": found.shown_url}
             lines.append(json.dumps({**record, "models": listing}, ensure_ascii=False) + "\n")
         else:
             ids = [card["id"] for card in model_cards(listing)]

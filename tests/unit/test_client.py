@@ -457,3 +457,59 @@ def test_retry_after_obsolete_http_date_formats_are_gmt(eastern_time: None, valu
     # RFC 9110 5.6.7: recipients must accept all three HTTP-date formats, all in GMT.
     now = email.utils.parsedate_to_datetime("Wed, 21 Oct 2015 07:28:00 GMT").timestamp()
     assert retry_after_seconds(value, now=now) == 30.0
+
+
+# -- redirects: the hint names the base to use, not the route ---------------------------------
+
+
+@pytest.mark.parametrize(
+    ("location", "base"),
+    [
+        ("https://vm.test/v1/chat/completions", "https://vm.test"),
+        ("https://gw.test/mistral/v1/chat/completions", "https://gw.test/mistral"),
+        ("/moved/v1/chat/completions", "http://vm.test:5000/moved"),
+        ("https://vm.test/v1", "https://vm.test"),
+        ("https://vm.test:8443/", "https://vm.test:8443"),
+    ],
+)
+def test_a_redirect_hint_suggests_the_base_url(
+    httpx_mock: HTTPXMock, location: str, base: str
+) -> None:
+    httpx_mock.add_response(url=CHAT_URL, status_code=301, headers={"Location": location})
+    with make_client() as client, pytest.raises(ServerError) as caught:
+        client.post_json("chat/completions", {"model": "m", "messages": []})
+    assert caught.value.hint is not None
+    assert caught.value.hint.endswith(f"; use {base} as the server URL"), caught.value.hint
+
+
+def test_a_redirect_hint_hides_a_password(httpx_mock: HTTPXMock) -> None:
+    location = "https://user:s3cret-pw@vm.test/v1/chat/completions"
+    httpx_mock.add_response(url=CHAT_URL, status_code=308, headers={"Location": location})
+    with make_client() as client, pytest.raises(ServerError) as caught:
+        client.post_json("chat/completions", {"model": "m", "messages": []})
+    assert caught.value.hint is not None and "s3cret-pw" not in caught.value.hint
+    assert "https://user:********@vm.test" in caught.value.hint
+
+
+# -- a password in the server URL is shown nowhere --------------------------------------------
+
+
+def test_a_url_password_is_scrubbed_from_debug_lines(httpx_mock: HTTPXMock) -> None:
+    env = make_env(debug=True)
+    env.secrets = []
+    httpx_mock.add_response(url="http://user:pw-123456@vm.test:5000/v1/models", json=MODELS)
+    with make_client(env, server_url="http://user:pw-123456@vm.test:5000") as client:
+        client.get_json("models")
+    shown = env.stderr.getvalue()  # type: ignore[attr-defined]
+    assert "GET http://user:********@vm.test:5000/v1/models" in shown
+    assert "pw-123456" not in shown
+    assert "pw-123456" in env.secrets  # so every later diagnostic line is scrubbed too
+
+
+def test_redact_url() -> None:
+    from outscale_cli.settings import redact_url
+
+    assert redact_url("http://u:p@h:1/x") == "http://u:********@h:1/x"
+    assert redact_url("http://u@h:1") == "http://u@h:1"
+    assert redact_url("http://h:1") == "http://h:1"
+    assert redact_url(None) is None
