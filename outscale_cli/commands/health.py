@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
 from outscale_cli.commands.run import (
+    concurrently,
     find_model,
+    fleet_failure,
     model_cards,
     no_model,
     open_session,
@@ -20,6 +21,7 @@ from outscale_cli.errors import (
     BadResponse,
     CliError,
     ConnectionFailed,
+    Interrupted,
     ModelNotServed,
     ServerError,
     TimedOut,
@@ -38,12 +40,13 @@ class Check:
     mock: bool = False
     report: dict[str, Any] = field(default_factory=dict)
     error: CliError | None = None
+    done: bool = False  # an attempt has finished (False: still running when interrupted)
 
     @classmethod
     def of(cls, profile: str, found: Settings | CliError) -> Check:
         """A profile's check; a profile whose settings failed fails with that error."""
         if isinstance(found, CliError):
-            check = cls(None, profile, error=found)
+            check = cls(None, profile, error=found, done=True)
             check.report = {"profile": profile, "ok": False, "server_url": None, "model": None,
                             "check": None, "latency_ms": None, "error": found.message}  # fmt: skip
             return check
@@ -58,6 +61,14 @@ def run_check(env: Environment, check: Check) -> None:
     """One attempt: fills check.report, and check.error when not healthy."""
     if check.settings is None:
         return  # its settings failed: nothing to try
+    try:
+        _attempt(env, check)
+    finally:
+        check.done = True
+
+
+def _attempt(env: Environment, check: Check) -> None:
+    assert check.settings is not None
     report: dict[str, Any] = {
         "ok": False,
         "server_url": check.settings.shown_url,
@@ -115,12 +126,15 @@ def run_check(env: Environment, check: Check) -> None:
 
 def check_until(env: Environment, checks: list[Check], wait: float) -> None:
     """Run every check (concurrently when several), again for the unhealthy ones until all
-    are healthy or `wait` seconds have passed."""
+    are healthy or `wait` seconds have passed. Interrupted, the checks still running are
+    marked so (their reports say "interrupted") and the interruption goes on up."""
     deadline = time.monotonic() + wait
     pending = list(checks)
-    with ThreadPoolExecutor(max_workers=min(8, len(checks))) as pool:
+    try:
         while True:
-            list(pool.map(lambda c: run_check(env, c), pending))
+            for c in pending:
+                c.done = c.settings is None
+            concurrently([lambda c=c: run_check(env, c) for c in pending])  # type: ignore[misc]
             pending = [c for c in pending if not c.ok]
             retry = [c for c in pending if isinstance(c.error, TRANSIENT)]
             left = deadline - time.monotonic()
@@ -129,29 +143,34 @@ def check_until(env: Environment, checks: list[Check], wait: float) -> None:
             for c in retry:
                 env.debug_line(f"not healthy yet ({c.error.message if c.error else ''})")
             time.sleep(min(WAIT_STEP, left))
+    except KeyboardInterrupt:
+        for c in checks:
+            if not c.done:
+                c.error = Interrupted("interrupted before it answered")
+                c.report = {**c.report, "ok": False, "latency_ms": None, "error": c.error.message}
+        raise
 
 
-def print_checks(env: Environment, checks: list[Check], *, json_output: bool, table: bool) -> None:
-    """Reports on stdout, errors on stderr; raises the first failure (in file order)."""
+def print_checks(env: Environment, checks: list[Check], *, json_output: bool, fleet: bool) -> None:
+    """Reports on stdout: one JSON object each, a table on a terminal (fleet), or lines."""
     if json_output:
         env.out("".join(json.dumps(c.report) + "\n" for c in checks))
-    elif table and env.stdout_isatty:
+    elif fleet and env.stdout_isatty:
         _print_table(env, checks)
     else:
-        env.out("".join(_line(c, table) + "\n" for c in checks if c.ok or table))
+        env.out("".join(_line(c, fleet) + "\n" for c in checks if c.ok or fleet))
+
+
+def verdict(checks: list[Check], *, fleet: bool) -> CliError | None:
+    """None when every check is healthy; else the error to exit with. A fleet's failures are
+    in its reports already: its error only names them (never each a second time)."""
     failed = [c for c in checks if not c.ok]
     if not failed:
-        return
-    if table:
-        for c in failed[1:]:
-            if c.error is not None:
-                c.error.message = f"profile {c.profile}: {c.error.message}"
-                env.error(c.error.message, None, c.error)
-    first = failed[0]
-    error = first.error or CliError("the check failed")
-    if table:
-        error.message = f"profile {first.profile}: {error.message}"
-    raise error
+        return None
+    if not fleet:
+        return failed[0].error or CliError("the check failed")
+    failures = [(str(c.profile), c.error or CliError("the check failed")) for c in failed]
+    return fleet_failure(failures, len(checks), "are not healthy")
 
 
 def _line(c: Check, with_profile: bool) -> str:

@@ -20,12 +20,18 @@ def models(
 ) -> None:
     """List the served models (one id per line when piped, a table on a terminal)."""
     import json
-    from concurrent.futures import ThreadPoolExecutor
     from typing import Any
 
-    from outscale_cli.commands.run import every_profile, model_cards, open_session, settings_of
+    from outscale_cli.commands.run import (
+        concurrently,
+        every_profile,
+        fleet_failure,
+        model_cards,
+        open_session,
+        settings_of,
+    )
     from outscale_cli.console import Environment
-    from outscale_cli.errors import CliError, ServerError, UsageError
+    from outscale_cli.errors import CliError, Interrupted, ServerError, UsageError
     from outscale_cli.settings import Settings
 
     env = Environment.from_process(debug=conn.debug)
@@ -58,27 +64,34 @@ def models(
     if conn.mock:
         raise UsageError("--all lists the profiles of the config file: drop --mock")
     every = every_profile(conn)
+    results: dict[str, tuple[Any, CliError | None]] = {}
 
-    def attempt(found: Settings | CliError) -> tuple[Any, CliError | None]:
+    def attempt(name: str, found: Settings | CliError) -> None:
         if isinstance(found, CliError):
-            return None, found
+            results[name] = (None, found)
+            return
         try:
-            return fetch(found), None
+            results[name] = (fetch(found), None)
         except CliError as exc:
-            return None, exc
+            results[name] = (None, exc)
 
-    with ThreadPoolExecutor(max_workers=min(8, len(every))) as pool:
-        results = list(pool.map(attempt, [found for _, found in every]))
-    failures: list[CliError] = []
+    interrupted: KeyboardInterrupt | None = None
+    try:
+        concurrently([lambda n=n, f=f: attempt(n, f) for n, f in every])  # type: ignore[misc]
+    except KeyboardInterrupt as exc:  # keep the results already in
+        interrupted = exc
+    failures: list[tuple[str, CliError]] = []
     lines: list[str] = []
-    for (name, found), (listing, error) in zip(every, results, strict=True):
+    for name, found in every:
+        listing, error = results.get(name, (None, Interrupted("interrupted before it answered")))
         if error is not None or isinstance(found, CliError):
             assert error is not None
-            error.message = f"profile {name}: {error.message}"
-            failures.append(error)
-            if json_output:
+            failures.append((name, error))
+            if json_output:  # stdout carries each failure; stderr only the final error
                 record: dict[str, Any] = {"profile": name, "error": error.message}
                 lines.append(json.dumps(record) + "\n")
+            elif not isinstance(error, Interrupted):
+                env.error(f"profile {name}: {error.message}")
             continue
         if json_output:
             record = {"profile": name, "server_url": found.shown_url}
@@ -87,7 +100,7 @@ def models(
             ids = [card["id"] for card in model_cards(listing)]
             lines.extend(f"{name}\t{model_id}\n" for model_id in ids)
     env.out("".join(lines))
-    for error in failures[1:]:
-        env.error(error.message, None, error)
+    if interrupted is not None:
+        raise interrupted
     if failures:
-        raise failures[0]
+        raise fleet_failure(failures, len(every), "failed")

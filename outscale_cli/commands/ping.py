@@ -28,7 +28,7 @@ def ping(
     conn: Connection,
 ) -> None:
     """Check that the server answers and serves the model (exit 0 when healthy)."""
-    from outscale_cli.commands.health import Check, check_until, print_checks
+    from outscale_cli.commands.health import Check, check_until, print_checks, verdict
     from outscale_cli.commands.run import every_profile, settings_of
     from outscale_cli.console import Environment
     from outscale_cli.errors import UsageError
@@ -43,5 +43,13 @@ def ping(
         checks = [Check.of(name, found) for name, found in every_profile(conn)]
     else:
         checks = [Check(settings_of(conn), None, mock=conn.mock)]
-    check_until(env, checks, wait or 0.0)
-    print_checks(env, checks, json_output=json_output, table=all_profiles)
+    try:
+        check_until(env, checks, wait or 0.0)
+    except KeyboardInterrupt:
+        if all_profiles:  # keep the results already in
+            print_checks(env, checks, json_output=json_output, fleet=True)
+        raise
+    print_checks(env, checks, json_output=json_output, fleet=all_profiles)
+    failure = verdict(checks, fleet=all_profiles)
+    if failure is not None:
+        raise failure

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -117,6 +117,41 @@ def session(
         env, settings, mock=conn.mock, command=command, default_retries=default_retries
     ) as s:
         yield s
+
+
+def concurrently(tasks: list[Callable[[], None]], workers: int = 8) -> None:
+    """Run the tasks, `workers` at a time, in daemon threads: Ctrl-C (or SIGTERM) reaches the
+    caller at once, and no request still in flight holds the process at exit."""
+    import threading
+
+    queue = list(reversed(tasks))
+    lock = threading.Lock()
+
+    def work() -> None:
+        while True:
+            with lock:
+                if not queue:
+                    return
+                task = queue.pop()
+            task()
+
+    threads = [threading.Thread(target=work, daemon=True) for _ in range(min(workers, len(tasks)))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        while thread.is_alive():
+            thread.join(0.1)  # short joins: a signal is handled between them
+
+
+def fleet_failure(failures: list[tuple[str, CliError]], total: int, what: str) -> CliError:
+    """The one error of a fleet command (--all): which profiles failed, with the exit status
+    and type of the first in file order; each profile's own error is shown once, with it."""
+    names = ", ".join(name for name, _ in failures)
+    first = failures[0][1]
+    summary = CliError(f"{len(failures)} of {total} profiles {what}: {names}")
+    summary.status, summary.kind = first.status, first.kind
+    summary.http_status, summary.request_id = first.http_status, first.request_id
+    return summary
 
 
 def every_profile(conn: Connection) -> list[tuple[str, Settings | CliError]]:
