@@ -306,3 +306,25 @@ def complete(s: Session, route: str, body: dict[str, Any], out: Output) -> None:
     if out.usage:
         shown = first_token if out.stream else None
         env.info(usage_line(completion.usage, shown, total, first_kind))
+    end_of_answer(env, completion.finish_reason, body, out)
+
+
+def end_of_answer(env: Environment, reason: str | None, body: dict[str, Any], out: Output) -> None:
+    """An answer that did not end by itself is not printed as if complete: one line on stderr
+    when it was cut (exit 0; --json carries finish_reason already), exit 7 when the server
+    ended it with an error (what came stays on stdout)."""
+    from outscale_cli.errors import BadResponse
+
+    if reason == "error":
+        raise BadResponse(
+            "the server ended the answer with an error (finish_reason error): it is incomplete",
+            hint="try again; if it persists, check the deployment's logs",
+        )
+    if out.json:
+        return
+    if reason == "length":
+        limit = f"--max-tokens {body['max_tokens']}" if "max_tokens" in body else "its token limit"
+        env.warn(f"the answer was cut: it reached {limit} (finish_reason length)")
+    elif reason == "model_length":
+        env.warn("the answer was cut: it reached the model's context length "
+                 "(finish_reason model_length)")  # fmt: skip
