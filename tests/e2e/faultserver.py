@@ -135,9 +135,12 @@ def stalled_stream(conn: socket.socket, count: int, stop: threading.Event) -> No
     stop.wait(30)
 
 
+TRICKLED = ("one ", "two ", "three ", "four ", "five ", "six ", "seven ", "eight ", "nine ", "ten")
+
+
 def trickling_stream(conn: socket.socket, count: int, stop: threading.Event) -> None:
     conn.sendall(head("200 OK", "text/event-stream"))
-    for word in ("one ", "two ", "three ", "four"):
+    for word in TRICKLED:
         time.sleep(0.3)
         conn.sendall(chunked(chunk(word)))
     conn.sendall(chunked(chunk("", "stop")) + chunked(b"data: [DONE]\n\n") + chunked(b""))

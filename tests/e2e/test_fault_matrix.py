@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.faultserver import ERROR_BODIES, ERROR_STATUSES, FaultServer
+from tests.e2e.faultserver import ERROR_BODIES, ERROR_STATUSES, TRICKLED, FaultServer
 
 SECRET = "sk-fault-matrix-secret-0123"
 ROWS: list[tuple[str, int, float]] = []
@@ -114,11 +114,12 @@ def test_stalled_stream_keeps_what_arrived(faults: FaultServer) -> None:
 
 
 def test_trickling_stream_is_not_a_timeout(faults: FaultServer) -> None:
-    # 0.3 s between events, --timeout 1: silence never lasts that long, so it finishes.
-    result, elapsed = run("trickling stream", faults.url("trickling-stream"), "--timeout", "1")
+    # 0.3 s between events, 3 s in all, --timeout 2: silence never lasts that long (a margin
+    # of more than six times, for a loaded machine), so it finishes.
+    result, elapsed = run("trickling stream", faults.url("trickling-stream"), "--timeout", "2")
     assert result.returncode == 0, result.stderr
-    assert result.stdout == "one two three four\n"
-    assert elapsed >= 1.2
+    assert result.stdout == "".join(TRICKLED) + "\n"
+    assert elapsed >= 3.0 > 2  # longer in all than --timeout: a silence, not a total
 
 
 def test_trickling_stream_stopped_by_max_time(faults: FaultServer) -> None:
