@@ -135,3 +135,88 @@ def response_format(
         "type": "json_schema",
         "json_schema": {"name": name, "schema": schema, "strict": True},
     }
+
+
+# -- whole request bodies (batch lines): the fields each endpoint takes, and their ranges ----
+CHAT_FIELDS = frozenset({
+    "model", "messages", "temperature", "top_p", "max_tokens", "stream", "stop",
+    "random_seed", "response_format", "tools", "tool_choice", "presence_penalty",
+    "frequency_penalty", "n", "prediction", "safe_prompt", "reasoning_effort",
+    "parallel_tool_calls", "prompt_mode",
+})  # fmt: skip
+FIM_FIELDS = frozenset({
+    "model", "prompt", "suffix", "temperature", "top_p", "max_tokens", "min_tokens",
+    "stream", "stop", "random_seed",
+})  # fmt: skip
+# the sampling fields a command-line flag may set for every line that does not set its own
+SAMPLING_FIELDS = frozenset({
+    "temperature", "top_p", "max_tokens", "min_tokens", "stop", "random_seed",
+    "presence_penalty", "frequency_penalty", "safe_prompt", "response_format",
+})  # fmt: skip
+ROLES = frozenset({"system", "user", "assistant", "tool"})
+
+
+def body_problems(endpoint: str, body: dict[str, Any]) -> list[str]:
+    """What the API would refuse in a whole request body (`endpoint`: "chat" or "fim"),
+    in words; empty when nothing."""
+    allowed = CHAT_FIELDS if endpoint == "chat" else FIM_FIELDS
+    problems = [
+        f"unknown field {key!r} for {endpoint} (it takes: {', '.join(sorted(allowed))})"
+        for key in body
+        if key not in allowed
+    ]
+    if body.get("stream"):
+        problems.append("'stream' must not be set: batch answers are whole")
+    if "model" in body and (not isinstance(body["model"], str) or not body["model"].strip()):
+        problems.append("'model' must be a model id string")
+    for key, low, high in (("temperature", 0.0, 1.5), ("presence_penalty", -2.0, 2.0),
+                           ("frequency_penalty", -2.0, 2.0)):  # fmt: skip
+        if key in body and not _number_in(body[key], low, high):
+            problems.append(f"{key!r} must be a number from {low:g} to {high:g}")
+    if "top_p" in body and not (_number_in(body["top_p"], 0.0, 1.0) and body["top_p"] > 0):
+        problems.append("'top_p' must be a number above 0, at most 1")
+    for key, low in (("max_tokens", 1), ("min_tokens", 0), ("random_seed", 0), ("n", 1)):
+        if key in body and not (_is_int(body[key]) and body[key] >= low):
+            problems.append(f"{key!r} must be a whole number, {low} or more")
+    stop = body.get("stop")
+    if stop is not None and not (
+        (isinstance(stop, str) and stop)
+        or (isinstance(stop, list) and stop and all(isinstance(s, str) and s for s in stop))
+    ):
+        problems.append("'stop' must be a non-empty string or a list of them")
+    if "safe_prompt" in body and not isinstance(body["safe_prompt"], bool):
+        problems.append("'safe_prompt' must be true or false")
+    if "response_format" in body and not isinstance(body["response_format"], dict):
+        problems.append("'response_format' must be an object")
+    if endpoint == "chat":
+        problems.extend(_messages_problems(body.get("messages")))
+    else:
+        if not isinstance(body.get("prompt"), str):
+            problems.append("'prompt' must be a string (the code before the gap)")
+        if "suffix" in body and not isinstance(body["suffix"], str):
+            problems.append("'suffix' must be a string")
+    return problems
+
+
+def _messages_problems(messages: Any) -> list[str]:
+    if not isinstance(messages, list) or not messages:
+        return ["'messages' must be a non-empty list"]
+    for i, message in enumerate(messages):
+        if not isinstance(message, dict) or message.get("role") not in ROLES:
+            return [f"messages[{i}] must be an object with a role ({', '.join(sorted(ROLES))})"]
+        if not isinstance(message.get("content"), (str, list, type(None))):
+            return [f"messages[{i}].content must be a string or a list of chunks"]
+    last = messages[-1]
+    if not (
+        last["role"] in ("user", "tool") or (last["role"] == "assistant" and last.get("prefix"))
+    ):
+        return ["the last message must be the user's (or a tool's, or an assistant prefix)"]
+    return []
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _number_in(value: Any, low: float, high: float) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and low <= value <= high

@@ -24,6 +24,14 @@ def mock_server(
     pace: Annotated[
         float, typer.Option("--pace", metavar="SECONDS", help="Delay between streamed tokens")
     ] = 0.02,
+    latency: Annotated[
+        float,
+        typer.Option("--latency", metavar="SECONDS", help="Delay before each completion's answer"),
+    ] = 0.0,
+    jitter: Annotated[
+        float,
+        typer.Option("--jitter", metavar="SECONDS", help="...plus a random delay up to this"),
+    ] = 0.0,
     length: Annotated[
         Optional[int],  # noqa: UP045
         typer.Option("--length", metavar="TOKENS", help="Pad or cut answers to this many tokens"),
@@ -85,8 +93,9 @@ def mock_server(
     from outscale_cli.mock.server import DEFAULT_MODELS, MockConfig, MockServer, check_knobs
 
     env = Environment.from_process()
-    check_knobs(port=port, pace=pace, length=length, fail_status=fail_status,
-                fail_times=fail_times, break_after=break_after)  # fmt: skip
+    check_knobs(port=port, pace=pace, length=length, latency=latency, jitter=jitter,
+                fail_status=fail_status, fail_times=fail_times,
+                break_after=break_after)  # fmt: skip
     key = None
     if api_key_env is not None:
         key = os.environ.get(api_key_env)
@@ -98,6 +107,8 @@ def mock_server(
         models=tuple(model or DEFAULT_MODELS),
         pace=pace,
         length=length,
+        latency=latency,
+        jitter=jitter,
         fail_status=fail_status,
         fail_times=fail_times,
         retry_after=retry_after,

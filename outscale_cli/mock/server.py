@@ -2,22 +2,32 @@
 
 Serves POST /v1/chat/completions (streamed and not), POST /v1/fim/completions and
 GET /v1/models, validating requests the way La Plateforme does (unknown fields and values out
-of range answer 422). Knobs for tests and demos: the token pace, answering with an error
+of range answer 422, an unknown model 400). Knobs for tests, demos and benchmarks: a fixed
+latency (and a random jitter) before each answer, the token pace, answering with an error
 status (a number of times, with Retry-After), breaking a stream off, hiding /v1/models (as
 Outscale deployments do), requiring an API key, and replaying a recorded response file.
+
+It runs on aiohttp's server (asyncio, a C parser, a deep listen backlog), in a thread of its
+own: at 64 concurrent connections it is not the bottleneck of what it serves (a threaded
+server adds latency of its own there). Every request is recorded in `records` for tests.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
+import random
+import ssl
+import sys
 import threading
 import time
 import uuid
 from dataclasses import dataclass, field
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+
+from aiohttp import web
 
 from outscale_cli.mock.answers import (
     answer_tokens,
@@ -25,25 +35,16 @@ from outscale_cli.mock.answers import (
     count_prompt_tokens,
     fim_text,
 )
+from outscale_cli.wire import CHAT_FIELDS, FIM_FIELDS
 
 DEFAULT_MODELS = ("small-2409", "codestral-2405", "ministral-8b-2410")
-
-CHAT_FIELDS = {
-    "model", "messages", "temperature", "top_p", "max_tokens", "stream", "stop",
-    "random_seed", "response_format", "tools", "tool_choice", "presence_penalty",
-    "frequency_penalty", "n", "prediction", "safe_prompt", "reasoning_effort",
-    "parallel_tool_calls", "prompt_mode",
-}  # fmt: skip
-FIM_FIELDS = {
-    "model", "prompt", "suffix", "temperature", "top_p", "max_tokens", "min_tokens",
-    "stream", "stop", "random_seed",
-}  # fmt: skip
 RANGES = {
     "temperature": (0.0, 1.5),
     "top_p": (0.0, 1.0),
     "presence_penalty": (-2.0, 2.0),
     "frequency_penalty": (-2.0, 2.0),
 }
+MAX_BODY = 64 * 1024 * 1024
 
 
 @dataclass
@@ -51,6 +52,8 @@ class MockConfig:
     models: tuple[str, ...] = DEFAULT_MODELS
     pace: float = 0.0  # seconds between streamed tokens
     length: int | None = None  # answer length in tokens (the synthetic text is padded or cut)
+    latency: float = 0.0  # seconds before each completion's answer starts
+    jitter: float = 0.0  # plus a random delay up to this many seconds
     fail_status: int | None = None  # answer completions and /v1/models with this status...
     fail_times: int | None = None  # ...this many times (None: always)
     retry_after: str | None = None  # Retry-After header sent with failures
@@ -72,11 +75,26 @@ class MockConfig:
             return True
 
 
+@dataclass(frozen=True)
+class Record:
+    """One request the stand-in received."""
+
+    method: str
+    path: str
+    headers: dict[str, str]  # names lower-cased
+    body: bytes
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
 def check_knobs(
     *,
     port: int = 0,
     pace: float = 0.0,
     length: int | None = None,
+    latency: float = 0.0,
+    jitter: float = 0.0,
     fail_status: int | None = None,
     fail_times: int | None = None,
     break_after: int | None = None,
@@ -91,6 +109,8 @@ def check_knobs(
 
     need(0 <= port <= 65535, "--port", "a port from 0 (any free port) to 65535", port)
     need(0 <= pace <= 60, "--pace", "seconds from 0 to 60", pace)  # also refuses nan
+    need(0 <= latency <= 600, "--latency", "seconds from 0 to 600", latency)
+    need(0 <= jitter <= 600, "--jitter", "seconds from 0 to 600", jitter)
     if length is not None:
         need(0 <= length <= 10_000_000, "--length", "tokens from 0 to 10,000,000", length)
     if fail_status is not None:
@@ -126,65 +146,105 @@ def error_body(message: Any, kind: str, code: str | None = None) -> dict[str, An
     return {"object": "error", "message": message, "type": kind, "param": None, "code": code}
 
 
-class Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    server_version = "outscale-cli-mock"
-    config: MockConfig  # set on the subclass made for each server
+def _json(status: int, payload: Any, headers: dict[str, str] | None = None) -> web.Response:
+    return web.Response(
+        status=status,
+        reason=_phrase(status),
+        body=json.dumps(payload).encode(),
+        content_type="application/json",
+        headers=headers,
+    )
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base's name
-        if self.config.log:
-            super().log_message(format, *args)
 
-    # -- routes -----------------------------------------------------------------------------
-    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
-        if not self._authorised():
-            return
-        route = self.path.rstrip("/")
-        if route == "/v1/models" and not self.config.no_models and self.config.take_failure():
-            self._fail(self.config.fail_status or 500)  # a failing deployment fails here too
-            return
-        if route == "/v1/models" and not self.config.no_models:
-            data = [model_card(m) for m in self.config.models]
-            self._json(200, {"object": "list", "data": data})
-        elif self.path.rstrip("/") in ("", "/health"):
-            self._json(200, {"status": "ok"})
+def _phrase(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Error"
+
+
+class StandIn:
+    """The routes and their answers."""
+
+    def __init__(self, config: MockConfig, prefix: str = "") -> None:
+        self.config = config
+        self.prefix = prefix.rstrip("/")  # a gateway serving the deployment under a prefix
+        self.records: list[Record] = []
+
+    def app(self) -> web.Application:
+        app = web.Application(client_max_size=MAX_BODY, middlewares=[self._edge])
+        app.router.add_route("*", "/{tail:.*}", self._route)
+        return app
+
+    @web.middleware
+    async def _edge(self, request: web.Request, handler: Any) -> web.StreamResponse:
+        """Record the request, log it, check the key: what every route shares."""
+        body = await request.read() if request.can_read_body else b""
+        self.records.append(
+            Record(
+                request.method,
+                request.path_qs,
+                {k.lower(): v for k, v in request.headers.items()},
+                body,
+            )
+        )
+        response: web.StreamResponse
+        if self.config.api_key is not None and (
+            request.headers.get("authorization") != f"Bearer {self.config.api_key}"
+        ):
+            response = _json(401, {"message": "Unauthorized", "request_id": uuid.uuid4().hex})
         else:
-            self._json(404, {"detail": "Not Found"})
+            response = await handler(request)
+        if self.config.log:
+            stamp = time.strftime("%d/%b/%Y %H:%M:%S")
+            print(f'{request.remote} - - [{stamp}] "{request.method} {request.path_qs}" '
+                  f"{response.status}", file=sys.stderr, flush=True)  # fmt: skip
+        return response
 
-    def do_POST(self) -> None:  # noqa: N802
-        route = self.path.rstrip("/")
-        length = int(self.headers.get("content-length") or 0)
-        raw = self.rfile.read(length)
-        if not self._authorised():
-            return
-        if route not in ("/v1/chat/completions", "/v1/fim/completions"):
-            self._json(404, {"detail": "Not Found"})
-            return
+    async def _route(self, request: web.Request) -> web.StreamResponse:
+        path = request.path
+        if self.prefix:
+            if not path.startswith(self.prefix + "/"):
+                return _json(404, {"detail": "Not Found"})
+            path = path[len(self.prefix) :]
+        route = path.rstrip("/")
+        if request.method == "GET":
+            if route == "/v1/models" and not self.config.no_models:
+                if self.config.take_failure():  # a failing deployment fails here too
+                    return self._fail()
+                data = [model_card(m) for m in self.config.models]
+                return _json(200, {"object": "list", "data": data})
+            if route in ("", "/health"):
+                return _json(200, {"status": "ok"})
+            return _json(404, {"detail": "Not Found"})
+        if request.method == "POST" and route in ("/v1/chat/completions", "/v1/fim/completions"):
+            return await self._complete(request, chat=route == "/v1/chat/completions")
+        return _json(404, {"detail": "Not Found"})
+
+    async def _complete(self, request: web.Request, *, chat: bool) -> web.StreamResponse:
         if self.config.take_failure():
-            self._fail(self.config.fail_status or 500)
-            return
+            return self._fail()
         try:
-            body = json.loads(raw)
+            body = json.loads(await request.read())
         except ValueError:
-            self._json(400, error_body("Invalid JSON body", "invalid_request_error"))
-            return
+            return _json(400, error_body("Invalid JSON body", "invalid_request_error"))
         if not isinstance(body, dict):
-            self._json(400, error_body("The body must be an object", "invalid_request_error"))
-            return
-        chat = route == "/v1/chat/completions"
+            return _json(400, error_body("The body must be an object", "invalid_request_error"))
         problem = self._check(body, CHAT_FIELDS if chat else FIM_FIELDS, chat)
         if problem is not None:
-            status, payload = problem
-            self._json(status, payload)
-            return
+            return _json(*problem)
+        delay = self.config.latency + (
+            random.uniform(0, self.config.jitter) if self.config.jitter else 0
+        )
+        if delay:
+            await asyncio.sleep(delay)
         if chat and self.config.replay is not None:
-            self._replay(self.config.replay)
-            return
-        self._answer(body, chat)
+            return await self._replay(request, self.config.replay)
+        return await self._answer(request, body, chat)
 
     # -- validation, as La Plateforme does it ---------------------------------------------
     def _check(
-        self, body: dict[str, Any], allowed: set[str], chat: bool
+        self, body: dict[str, Any], allowed: frozenset[str], chat: bool
     ) -> tuple[int, dict[str, Any]] | None:
         details = []
         for key in body:
@@ -227,8 +287,10 @@ class Handler(BaseHTTPRequestHandler):
                 )
         return None
 
-    # -- answers ------------------------------------------------------------------------------
-    def _answer(self, body: dict[str, Any], chat: bool) -> None:
+    # -- answers --------------------------------------------------------------------------
+    async def _answer(
+        self, request: web.Request, body: dict[str, Any], chat: bool
+    ) -> web.StreamResponse:
         model = body["model"]
         prefix = None
         if chat:
@@ -254,9 +316,8 @@ class Handler(BaseHTTPRequestHandler):
         ident = uuid.uuid4().hex
         created = int(time.time())
         if body.get("stream"):
-            self._stream(ident, created, model, pieces, finish, usage)
-            return
-        self._json(
+            return await self._stream(request, ident, created, model, pieces, finish, usage)
+        return _json(
             200,
             {
                 "id": ident,
@@ -275,16 +336,17 @@ class Handler(BaseHTTPRequestHandler):
             },
         )  # fmt: skip
 
-    def _stream(
+    async def _stream(
         self,
+        request: web.Request,
         ident: str,
         created: int,
         model: str,
         pieces: list[str],
         finish: str,
         usage: dict[str, int],
-    ) -> None:
-        self._start_chunked(200, "text/event-stream")
+    ) -> web.StreamResponse:
+        response = await self._start_stream(request)
 
         def chunk(delta: dict[str, Any], reason: str | None = None) -> dict[str, Any]:
             return {
@@ -296,135 +358,131 @@ class Handler(BaseHTTPRequestHandler):
             }
 
         try:
-            self._event(chunk({"role": "assistant", "content": ""}))
+            await self._event(response, chunk({"role": "assistant", "content": ""}))
             last = len(pieces) - 1
             for i, piece in enumerate(pieces):
                 if self.config.break_after is not None and i >= self.config.break_after:
-                    self._abort()
-                    return
+                    _abort(request)
+                    return response
                 if self.config.pace:
-                    time.sleep(self.config.pace)
+                    await asyncio.sleep(self.config.pace)
                 if i == last:  # the last piece, finish_reason and usage come together
                     event = chunk({"content": piece}, finish)
                     event["usage"] = usage
                 else:
                     event = chunk({"content": piece})
                 event["p"] = "x" * (i % 7)  # padding, as the real API sends
-                self._event(event)
+                await self._event(response, event)
             if not pieces:
-                self._event({**chunk({"content": ""}, finish), "usage": usage})
-            self._write_chunk(b"data: [DONE]\n\n")
-            self._write_chunk(b"")
-        except (BrokenPipeError, ConnectionResetError):
-            self.close_connection = True
+                await self._event(response, {**chunk({"content": ""}, finish), "usage": usage})
+            await response.write(b"data: [DONE]\n\n")
+            await response.write_eof()
+        except (ConnectionResetError, ConnectionError):
+            pass  # the client went away
+        return response
 
-    def _replay(self, path: Path) -> None:
+    async def _start_stream(self, request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse(
+            status=200, headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
+        )
+        response.enable_chunked_encoding()
+        await response.prepare(request)
+        return response
+
+    async def _event(self, response: web.StreamResponse, payload: dict[str, Any]) -> None:
+        await response.write(b"data: " + json.dumps(payload).encode() + b"\n\n")
+
+    async def _replay(self, request: web.Request, path: Path) -> web.StreamResponse:
         data = path.read_bytes()
         if path.suffix != ".sse":
-            self._send(200, "application/json", data)
-            return
-        self._start_chunked(200, "text/event-stream")
+            return web.Response(status=200, body=data, content_type="application/json")
+        response = await self._start_stream(request)
         try:
             for event in data.split(b"\n\n"):
                 if event.strip():
                     if self.config.pace:
-                        time.sleep(self.config.pace)
-                    self._write_chunk(event + b"\n\n")
-            self._write_chunk(b"")
-        except (BrokenPipeError, ConnectionResetError):
-            self.close_connection = True
+                        await asyncio.sleep(self.config.pace)
+                    await response.write(event + b"\n\n")
+            await response.write_eof()
+        except (ConnectionResetError, ConnectionError):
+            pass
+        return response
 
-    def _fail(self, status: int) -> None:
-        phrase = HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else "Error"
+    def _fail(self) -> web.Response:
+        status = self.config.fail_status or 500
         headers = {}
         if self.config.retry_after is not None:
             headers["Retry-After"] = self.config.retry_after
-        payload = error_body(f"stand-in failure: {phrase}", "mock_failure", str(status))
-        self._json(status, payload, headers)
-
-    # -- plumbing -----------------------------------------------------------------------------
-    def _authorised(self) -> bool:
-        key = self.config.api_key
-        if key is None or self.headers.get("authorization") == f"Bearer {key}":
-            return True
-        self._json(401, {"message": "Unauthorized", "request_id": uuid.uuid4().hex})
-        return False
-
-    def _json(self, status: int, payload: Any, headers: dict[str, str] | None = None) -> None:
-        self._send(status, "application/json", json.dumps(payload).encode(), headers)
-
-    def _send(
-        self, status: int, content_type: str, data: bytes, headers: dict[str, str] | None = None
-    ) -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(data)))
-        for name, value in (headers or {}).items():
-            self.send_header(name, value)
-        self.end_headers()
-        try:
-            self.wfile.write(data)
-        except (BrokenPipeError, ConnectionResetError):
-            self.close_connection = True
-
-    def _start_chunked(self, status: int, content_type: str) -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Cache-Control", "no-cache")
-        self.send_header("Transfer-Encoding", "chunked")
-        self.end_headers()
-
-    def _event(self, payload: dict[str, Any]) -> None:
-        self._write_chunk(b"data: " + json.dumps(payload).encode() + b"\n\n")
-
-    def _write_chunk(self, data: bytes) -> None:
-        self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
-        self.wfile.flush()
-
-    def _abort(self) -> None:
-        """Drop the connection mid-stream: no [DONE], no final chunk."""
-        self.wfile.flush()
-        self.close_connection = True
-        try:
-            self.connection.shutdown(2)
-        except OSError:
-            pass
+        payload = error_body(f"stand-in failure: {_phrase(status)}", "mock_failure", str(status))
+        return _json(status, payload, headers)
 
 
-class _HTTPServer(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        # A client that hangs up (Ctrl-C, a closed keep-alive) is routine, not a traceback.
-        import sys
-
-        if not isinstance(sys.exc_info()[1], OSError):
-            super().handle_error(request, client_address)
+def _abort(request: web.Request) -> None:
+    """Drop the connection mid-stream: no [DONE], no final chunk."""
+    transport = request.transport
+    if transport is not None:
+        transport.abort()
 
 
 class MockServer:
-    """The stand-in on a real socket, serving from a background thread."""
+    """The stand-in on a real socket, serving from a background thread (its own event loop)."""
 
-    def __init__(self, config: MockConfig, host: str = "127.0.0.1", port: int = 0) -> None:
-        handler = type("BoundHandler", (Handler,), {"config": config})
-        self.httpd = _HTTPServer((host, port), handler)
+    def __init__(
+        self,
+        config: MockConfig,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        prefix: str = "",
+        tls: ssl.SSLContext | None = None,
+    ) -> None:
+        self.config = config
+        self.stand_in = StandIn(config, prefix)
+        self._loop = asyncio.new_event_loop()
+        self._runner = web.AppRunner(self.stand_in.app(), access_log=None, handle_signals=False)
+        self._tls = tls
         self._thread: threading.Thread | None = None
+        try:
+            self._loop.run_until_complete(self._runner.setup())
+            site = web.TCPSite(self._runner, host, port, ssl_context=tls, backlog=1024,
+                               reuse_address=True)  # fmt: skip
+            self._loop.run_until_complete(site.start())
+        except BaseException:
+            self._loop.run_until_complete(self._runner.cleanup())
+            self._loop.close()
+            raise
+        sockets = self._runner.addresses
+        self._address = sockets[0]
+
+    @property
+    def records(self) -> list[Record]:
+        return self.stand_in.records
 
     @property
     def url(self) -> str:
-        host, port = self.httpd.server_address[:2]
-        host = host.decode() if isinstance(host, bytes) else str(host)
-        shown = f"[{host}]" if ":" in host else host
-        return f"http://{shown}:{port}"
+        host, port = self._address[:2]
+        shown = f"[{host}]" if ":" in str(host) else host
+        scheme = "https" if self._tls is not None else "http"
+        return f"{scheme}://{shown}:{port}{self.stand_in.prefix}"
 
     def start(self) -> MockServer:
-        self._thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
         self._thread.start()
         return self
 
     def stop(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        if self._thread is not None:
+            done = asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop)
+            try:
+                done.result(timeout=5)
+            except Exception:  # noqa: BLE001 - stopping: what is left goes with the loop
+                pass
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(timeout=5)
+            self._thread = None
+        else:
+            self._loop.run_until_complete(self._runner.cleanup())
+        self._loop.close()
 
     def __enter__(self) -> MockServer:
         return self.start()

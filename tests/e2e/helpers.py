@@ -12,8 +12,6 @@ environment, and real HTTP servers on loopback.
 from __future__ import annotations
 
 import atexit
-import io
-import json
 import os
 import select
 import shutil
@@ -32,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from outscale_cli.mock.answers import answer_tokens, chat_text
-from outscale_cli.mock.server import Handler, MockConfig, MockServer
+from outscale_cli.mock.server import MockConfig, MockServer, Record
 
 PROG = "outscale-cli"
 RUN_TIMEOUT = 30.0  # seconds: a hung process fails its test instead of hanging the suite
@@ -195,15 +193,7 @@ def url_env(url: str, model: str | None = "small-2409") -> dict[str, str]:
 
 
 # -- servers --------------------------------------------------------------------------------
-@dataclass
-class Request:
-    method: str
-    path: str
-    headers: dict[str, str]  # names lower-cased
-    body: bytes
-
-    def json(self) -> Any:
-        return json.loads(self.body)
+Request = Record  # what a test server received: method, path, headers, body; .json()
 
 
 @dataclass
@@ -223,64 +213,12 @@ class Served:
         return [r for r in self.records if r.method == "POST"]
 
 
-class _RecordingHandler(Handler):
-    """The stand-in's handler, recording each request, optionally behind a gateway prefix."""
-
-    records: list[Request]
-    prefix: str = ""
-
-    def do_GET(self) -> None:  # noqa: N802
-        self._record(b"")
-        if self._route():
-            super().do_GET()
-
-    def do_POST(self) -> None:  # noqa: N802
-        raw = self.rfile.read(int(self.headers.get("content-length") or 0))
-        self._record(raw)
-        if not self._route():
-            return
-        connection = self.rfile
-        self.rfile = io.BytesIO(raw)  # the stand-in reads the body itself
-        try:
-            super().do_POST()
-        finally:
-            self.rfile = connection
-
-    def _record(self, raw: bytes) -> None:
-        headers = {name.lower(): value for name, value in self.headers.items()}
-        self.records.append(Request(self.command, self.path, headers, raw))
-
-    def _route(self) -> bool:
-        """A gateway serving the deployment under a prefix, which it strips."""
-        if not self.prefix:
-            return True
-        if self.path.startswith(self.prefix + "/"):
-            self.path = self.path[len(self.prefix) :]
-            return True
-        self._json(404, {"detail": "Not Found"})
-        return False
-
-
 @contextmanager
 def serve(config: MockConfig | None = None, *, prefix: str = "") -> Iterator[Served]:
     """The stand-in on 127.0.0.1:<free port>, recording requests; `url` includes `prefix`."""
     config = config or MockConfig()
-    server = MockServer(config)
-    records: list[Request] = []
-    server.httpd.RequestHandlerClass = type(
-        "RecordingHandler",
-        (_RecordingHandler,),
-        {"config": config, "records": records, "prefix": prefix},
-    )
-    # Started by hand for a short poll interval: stopping then takes milliseconds, not 0.5 s.
-    thread = threading.Thread(
-        target=server.httpd.serve_forever, kwargs={"poll_interval": POLL}, daemon=True
-    )
-    thread.start()
-    try:
-        yield Served(server.url + prefix, records, config)
-    finally:
-        server.stop()
+    with MockServer(config, prefix=prefix) as server:
+        yield Served(server.url, server.records, config)
 
 
 @dataclass

@@ -15,7 +15,6 @@ import stat
 import subprocess
 import sys
 import textwrap
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -27,7 +26,7 @@ import pytest
 
 from outscale_cli.config import load_config
 from outscale_cli.mock.answers import fim_text
-from outscale_cli.mock.server import MockConfig, MockServer
+from outscale_cli.mock.server import MockConfig, MockServer, Record
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -43,7 +42,11 @@ POLL = 0.02  # seconds: how often a stand-in looks for its shutdown
 @dataclass
 class Stand:
     url: str
-    seen: list[tuple[str, str]] = field(default_factory=list)  # (method, path) received
+    records: list[Record] = field(default_factory=list)
+
+    @property
+    def seen(self) -> list[tuple[str, str]]:  # (method, path) received
+        return [(r.method, r.path) for r in self.records]
 
     def posts(self, path: str) -> int:
         return sum(1 for method, p in self.seen if method == "POST" and p == path)
@@ -52,30 +55,8 @@ class Stand:
 @contextmanager
 def stand_in(**knobs: Any) -> Iterator[Stand]:
     """The stand-in deployment on a loopback port, recording the requests it receives."""
-    server = MockServer(MockConfig(**knobs))
-    stand = Stand(server.url)
-    base = server.httpd.RequestHandlerClass
-
-    class Recording(base):  # type: ignore[valid-type, misc]
-        def do_GET(self) -> None:  # noqa: N802
-            stand.seen.append(("GET", self.path))
-            super().do_GET()
-
-        def do_POST(self) -> None:  # noqa: N802
-            stand.seen.append(("POST", self.path))
-            super().do_POST()
-
-    server.httpd.RequestHandlerClass = Recording
-    # serve_forever's default poll of 0.5 s would make every stop take that long
-    thread = threading.Thread(
-        target=server.httpd.serve_forever, kwargs={"poll_interval": POLL}, daemon=True
-    )
-    thread.start()
-    try:
-        yield stand
-    finally:
-        server.stop()
-        thread.join(timeout=TIMEOUT)
+    with MockServer(MockConfig(**knobs)) as server:
+        yield Stand(server.url, server.records)
 
 
 @dataclass

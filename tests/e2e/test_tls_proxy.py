@@ -43,20 +43,18 @@ def ca() -> trustme.CA:
 
 
 def tls_stand_in(ca: trustme.CA, cert: trustme.LeafCert, client_ca: bool = False) -> MockServer:
-    server = MockServer(MockConfig(models=(MODEL,)))
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     cert.configure_cert(context)
     if client_ca:
         context.verify_mode = ssl.CERT_REQUIRED
         ca.configure_trust(context)
-    server.httpd.socket = context.wrap_socket(server.httpd.socket, server_side=True)
-    return server
+    return MockServer(MockConfig(models=(MODEL,)), tls=context)
 
 
 @pytest.fixture
 def https_url(ca: trustme.CA) -> Iterator[str]:
     with tls_stand_in(ca, ca.issue_cert("localhost", "127.0.0.1")) as server:
-        yield server.url.replace("http://", "https://")
+        yield server.url
 
 
 @pytest.fixture
