@@ -11,6 +11,7 @@ import typer
 from typer.core import TyperGroup
 
 from outscale_cli import __version__
+from outscale_cli.commands.batch import app as batch_app
 from outscale_cli.commands.chat import chat
 from outscale_cli.commands.completion import COMPLETE_VAR, completion
 from outscale_cli.commands.config import app as config_app
@@ -172,7 +173,8 @@ def root(
     """Query Mistral models on Outscale, or any Mistral-compatible server, from the shell.
 
     Exit codes: 0 ok, 1 bug, 2 usage, 3 configuration, 4 connection, 5 timeout,
-    6 error status, 7 bad answer, 8 model not served, 10 output failed, 130 interrupted.
+    6 error status, 7 bad answer, 8 model not served, 9 batch done with failures,
+    10 output failed, 130 interrupted.
     """
 
 
@@ -182,4 +184,5 @@ app.command("models", short_help="List the models the server serves.")(models)
 app.command("ping", short_help="Check the server and its model (CI check).")(ping)
 app.command("mock-server", short_help="Run the built-in stand-in deployment.")(mock_server)
 app.add_typer(config_app, name="config", short_help="Manage profiles in the config file.")
+app.add_typer(batch_app, name="batch", short_help="Run a file of requests, resumably.")
 app.command("completion", short_help="Print the shell completion script.")(completion)

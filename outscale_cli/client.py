@@ -18,8 +18,9 @@ import random
 import socket
 import ssl
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -182,45 +183,43 @@ def base_of(location: str, request_url: str) -> str:
     return urlunsplit((parts.scheme, parts.netloc, path.rstrip("/"), "", "")) or absolute
 
 
-class Client:
-    def __init__(
-        self,
-        settings: Settings,
-        env: Environment,
-        retries: int,
-        deadline: float | None = None,
-    ) -> None:
+def headers_of(settings: Settings, env: Environment) -> dict[str, str]:
+    """The headers every request carries; the key (and any URL password) becomes a secret
+    that every diagnostic line hides. Warns once when the key would cross plain http://."""
+    headers = {**settings.headers, "User-Agent": USER_AGENT}
+    base = settings.api_base
+    if settings.api_key is not None:
+        key = settings.api_key.get_secret_value()
+        headers["Authorization"] = f"Bearer {key}"
+        if key not in env.secrets:
+            env.secrets.append(key)
+        host = urlsplit(base).hostname or ""
+        if urlsplit(base).scheme == "http" and not _is_loopback(host):
+            env.warn(
+                f"sending the API key over plain http:// to {host}: anyone on the way can read it"
+            )
+    for url in (settings.server_url, settings.proxy):
+        password = url_password(url)  # shown nowhere: every diagnostic line is scrubbed
+        if password and password not in env.secrets:
+            env.secrets.append(password)
+    return headers
+
+
+class _Http:
+    """What the client and the batch's async client share: the settings made into headers,
+    TLS and proxy, the timeouts and --max-time, and the one mapping of httpx's errors."""
+
+    def __init__(self, settings: Settings, env: Environment, deadline: float | None) -> None:
         self._env = env
-        self._retries = retries
         self._base = settings.api_base
         self._deadline = deadline  # time.monotonic() at which --max-time expires
         self._max_time = settings.max_time
-        headers = {**settings.headers, "User-Agent": USER_AGENT}
-        if settings.api_key is not None:
-            key = settings.api_key.get_secret_value()
-            headers["Authorization"] = f"Bearer {key}"
-            if key not in env.secrets:
-                env.secrets.append(key)
-            host = urlsplit(self._base).hostname or ""
-            if urlsplit(self._base).scheme == "http" and not _is_loopback(host):
-                env.warn(
-                    f"sending the API key over plain http:// to {host}: "
-                    "anyone on the way can read it"
-                )
-        for url in (settings.server_url, settings.proxy):
-            password = url_password(url)  # shown nowhere: every diagnostic line is scrubbed
-            if password and password not in env.secrets:
-                env.secrets.append(password)
+        self._headers = headers_of(settings, env)
         self._proxy = proxy_in_use(settings)
         self._timeout = settings.timeout
         self._connect_timeout = settings.connect_timeout
-        self._http = httpx.Client(
-            headers=headers,
-            timeout=httpx.Timeout(settings.timeout, connect=settings.connect_timeout),
-            follow_redirects=False,
-            verify=tls_context(settings, env),
-            proxy=proxy_of(settings),
-        )
+        self._verify = tls_context(settings, env)
+        self._proxy_url = proxy_of(settings)
 
     # -- --max-time -----------------------------------------------------------------------
     def remaining(self) -> float | None:
@@ -241,14 +240,101 @@ class Client:
             raise self.expired()
         return httpx.Timeout(min(self._timeout, left), connect=min(self._connect_timeout, left))
 
+    def url(self, path: str) -> str:
+        return f"{self._base}/{path.lstrip('/')}"
+
+    def _status_error(self, response: httpx.Response, raw: bytes) -> ServerError:
+        request_id = response.headers.get("x-request-id") or response.headers.get("request-id")
+        error = server_error(response.status_code, raw, request_id)
+        if 300 <= response.status_code < 400:
+            location = response.headers.get("location", "")
+            base = redact_url(base_of(location, str(response.request.url)))
+            error.hint = (
+                f"the server redirects to {redact_url(location)}; use {base} as the server URL"
+            )
+        return error
+
+    # -- httpx's exceptions, mapped once ----------------------------------------------------
+    def map_error(self, exc: httpx.HTTPError, *, started: bool) -> CliError:
+        where = _host_of(exc)
+        left = self.remaining()
+        if isinstance(exc, httpx.TimeoutException) and left is not None and left <= 0.05:
+            return self.expired()  # the timeout was cut short by --max-time
+        if self._proxy is not None:
+            failed = self._proxy_failure(exc)
+            if failed is not None:
+                return failed
+        if isinstance(exc, httpx.ConnectTimeout):
+            return TimedOut(
+                f"could not connect to {where} within {self._connect_timeout:g} s "
+                "(--connect-timeout)",
+                hint="check that the server is up and reachable from here",
+            )
+        if isinstance(exc, httpx.TimeoutException):
+            return TimedOut(
+                f"the server at {where} said nothing for {self._timeout:g} s (--timeout)",
+                hint="raise --timeout (OUTSCALE_TIMEOUT) if the model is slow to answer",
+            )
+        if isinstance(exc, httpx.ConnectError):
+            return _connect_failure(exc, where)
+        if isinstance(exc, (httpx.UnsupportedProtocol, httpx.InvalidURL)):
+            return ConfigError(f"bad server URL: {exc}", hint="check --server-url")
+        if isinstance(exc, (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError)):
+            if started:
+                return BadResponse(f"the stream broke off: {_reason(exc)}")
+            return ConnectionFailed(f"the connection to {where} failed: {_reason(exc)}")
+        if isinstance(exc, httpx.DecodingError):
+            return BadResponse(f"undecodable response: {_reason(exc)}")
+        return ConnectionFailed(f"request to {where} failed: {_reason(exc)}")
+
+    def _proxy_failure(self, exc: httpx.HTTPError) -> CliError | None:
+        """A failure to reach or use the proxy, named as such (not as the server's)."""
+        assert self._proxy is not None
+        url, source = self._proxy
+        parts = urlsplit(url)
+        proxy = f"the proxy {parts.hostname}{f':{parts.port}' if parts.port else ''} ({source})"
+        hint = f"check {source}: is the proxy running and reachable from here?"
+        if isinstance(exc, httpx.ProxyError):
+            return ConnectionFailed(f"{proxy} refused the request: {_reason(exc)}", hint=hint)
+        if isinstance(exc, httpx.ConnectTimeout):
+            return TimedOut(
+                f"could not connect to {proxy} within {self._connect_timeout:g} s",
+                hint=hint,
+            )
+        if isinstance(exc, httpx.ConnectError):
+            why, detail = _why_not_connected(exc)
+            reasons = {"refused": "connection refused", "dns": "cannot resolve its host"}
+            if why in reasons or why == "other":
+                reason = reasons.get(why, detail)
+                return ConnectionFailed(f"cannot connect to {proxy}: {reason}", hint=hint)
+        return None
+
+
+class Client(_Http):
+    """One command's requests, sent and retried by the policy above."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        env: Environment,
+        retries: int,
+        deadline: float | None = None,
+    ) -> None:
+        super().__init__(settings, env, deadline)
+        self._retries = retries
+        self._http = httpx.Client(
+            headers=self._headers,
+            timeout=httpx.Timeout(settings.timeout, connect=settings.connect_timeout),
+            follow_redirects=False,
+            verify=self._verify,
+            proxy=self._proxy_url,
+        )
+
     def __enter__(self) -> Client:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self._http.close()
-
-    def url(self, path: str) -> str:
-        return f"{self._base}/{path.lstrip('/')}"
 
     # -- requests -------------------------------------------------------------------------
     def get_json(self, path: str) -> Any:
@@ -338,17 +424,6 @@ class Client:
         finally:
             response.close()
 
-    def _status_error(self, response: httpx.Response, raw: bytes) -> ServerError:
-        request_id = response.headers.get("x-request-id") or response.headers.get("request-id")
-        error = server_error(response.status_code, raw, request_id)
-        if 300 <= response.status_code < 400:
-            location = response.headers.get("location", "")
-            base = redact_url(base_of(location, str(response.request.url)))
-            error.hint = (
-                f"the server redirects to {redact_url(location)}; use {base} as the server URL"
-            )
-        return error
-
     def _wait(self, attempt: int, retry_after: float | None, error: CliError) -> bool:
         """Sleep before retry `attempt + 1`; False when there is none left, or no time."""
         if attempt >= self._retries:
@@ -363,61 +438,6 @@ class Client:
         )
         time.sleep(delay)
         return True
-
-    # -- httpx's exceptions, mapped once ----------------------------------------------------
-    def map_error(self, exc: httpx.HTTPError, *, started: bool) -> CliError:
-        where = _host_of(exc)
-        left = self.remaining()
-        if isinstance(exc, httpx.TimeoutException) and left is not None and left <= 0.05:
-            return self.expired()  # the timeout was cut short by --max-time
-        if self._proxy is not None:
-            failed = self._proxy_failure(exc)
-            if failed is not None:
-                return failed
-        if isinstance(exc, httpx.ConnectTimeout):
-            return TimedOut(
-                f"could not connect to {where} within {self._connect_timeout:g} s "
-                "(--connect-timeout)",
-                hint="check that the server is up and reachable from here",
-            )
-        if isinstance(exc, httpx.TimeoutException):
-            return TimedOut(
-                f"the server at {where} said nothing for {self._timeout:g} s (--timeout)",
-                hint="raise --timeout (OUTSCALE_TIMEOUT) if the model is slow to answer",
-            )
-        if isinstance(exc, httpx.ConnectError):
-            return _connect_failure(exc, where)
-        if isinstance(exc, (httpx.UnsupportedProtocol, httpx.InvalidURL)):
-            return ConfigError(f"bad server URL: {exc}", hint="check --server-url")
-        if isinstance(exc, (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError)):
-            if started:
-                return BadResponse(f"the stream broke off: {_reason(exc)}")
-            return ConnectionFailed(f"the connection to {where} failed: {_reason(exc)}")
-        if isinstance(exc, httpx.DecodingError):
-            return BadResponse(f"undecodable response: {_reason(exc)}")
-        return ConnectionFailed(f"request to {where} failed: {_reason(exc)}")
-
-    def _proxy_failure(self, exc: httpx.HTTPError) -> CliError | None:
-        """A failure to reach or use the proxy, named as such (not as the server's)."""
-        assert self._proxy is not None
-        url, source = self._proxy
-        parts = urlsplit(url)
-        proxy = f"the proxy {parts.hostname}{f':{parts.port}' if parts.port else ''} ({source})"
-        hint = f"check {source}: is the proxy running and reachable from here?"
-        if isinstance(exc, httpx.ProxyError):
-            return ConnectionFailed(f"{proxy} refused the request: {_reason(exc)}", hint=hint)
-        if isinstance(exc, httpx.ConnectTimeout):
-            return TimedOut(
-                f"could not connect to {proxy} within {self._connect_timeout:g} s",
-                hint=hint,
-            )
-        if isinstance(exc, httpx.ConnectError):
-            why, detail = _why_not_connected(exc)
-            reasons = {"refused": "connection refused", "dns": "cannot resolve its host"}
-            if why in reasons or why == "other":
-                reason = reasons.get(why, detail)
-                return ConnectionFailed(f"cannot connect to {proxy}: {reason}", hint=hint)
-        return None
 
 
 def _why_not_connected(exc: httpx.ConnectError) -> tuple[str, str]:
@@ -496,3 +516,81 @@ def _decode_json(raw: bytes, what: str) -> Any:
     except ValueError:
         snippet = raw[:80].decode("utf-8", "replace")
         raise BadResponse(f"undecodable {what}: not JSON ({snippet!r})") from None
+
+
+# -- a batch's client ---------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Answer:
+    """One answer, read whole: its status, headers and body."""
+
+    status: int
+    headers: Mapping[str, str]
+    content: bytes
+
+    @property
+    def content_type(self) -> str:
+        return self.headers.get("content-type", "").split(";")[0].strip()
+
+
+class AsyncClient(_Http):
+    """A batch's requests to one deployment, on httpx's API over aiohttp's engine: at 64
+    concurrent requests it spends a fraction of httpx.AsyncClient's CPU a request
+    (benchmarks/README.md, "batch"). It makes one attempt per call: the batch engine decides
+    retries, since a 429 pauses the whole deployment and a deployment that cannot be reached
+    hands its work to the others."""
+
+    def __init__(self, settings: Settings, env: Environment, connections: int) -> None:
+        from httpx_aiohttp import HttpxAiohttpClient
+
+        super().__init__(settings, env, deadline=None)
+        self._http = HttpxAiohttpClient(
+            headers=self._headers,
+            timeout=httpx.Timeout(settings.timeout, connect=settings.connect_timeout, pool=None),
+            follow_redirects=False,
+            verify=self._verify,
+            proxy=self._proxy_url,
+            limits=httpx.Limits(max_connections=connections, max_keepalive_connections=connections),
+        )
+
+    async def post(self, path: str, body: dict[str, Any]) -> Answer:
+        """One POST; a failure to get an answer is raised as our error (ConnectionFailed,
+        TimedOut, BadResponse...)."""
+        content = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+        headers = {"Content-Type": "application/json", "Accept": "application/json"}
+        try:
+            response = await self._http.post(self.url(path), content=content, headers=headers)
+        except httpx.HTTPError as exc:
+            seen = _as_httpx_would(exc)
+            error = self.map_error(seen, started=False)
+            error.unreachable = isinstance(
+                seen, (httpx.ConnectError, httpx.ConnectTimeout, httpx.ProxyError)
+            )
+            raise error from exc
+        return Answer(response.status_code, response.headers, response.content)
+
+    def status_error(self, answer: Answer, request_url: str) -> ServerError:
+        """The error for an answer with an error status (the same message as every command)."""
+        response = httpx.Response(answer.status, headers=dict(answer.headers),
+                                  request=httpx.Request("POST", request_url))  # fmt: skip
+        return self._status_error(response, answer.content)
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+
+def _as_httpx_would(exc: httpx.HTTPError) -> httpx.HTTPError:
+    """httpx-aiohttp reports a refused or unresolvable connection as a ConnectTimeout (its map
+    takes the first match): a connection that failed for a reason other than time is a
+    ConnectError, as httpx's own transport says."""
+    if isinstance(exc, httpx.TimeoutException):
+        cause: BaseException | None = exc.__cause__
+        while cause is not None:
+            if isinstance(cause, OSError) and not isinstance(cause, TimeoutError):
+                try:
+                    error = httpx.ConnectError(str(exc), request=exc.request)
+                except RuntimeError:  # no request attached
+                    error = httpx.ConnectError(str(exc))
+                error.__cause__ = exc.__cause__
+                return error
+            cause = cause.__cause__ or cause.__context__
+    return exc

@@ -8,6 +8,7 @@
     ├── ServerError           6  an error status, or an error object inside a stream
     ├── BadResponse           7  malformed answer, broken stream
     ├── ModelNotServed        8  ping: the server answers without the model
+    ├── PartialFailure        9  batch: the run finished, some records hold errors
     ├── OutputFailed          10 stdout could not be written (closed, full, I/O error)
     └── Interrupted           130 Ctrl-C
 
@@ -29,6 +30,8 @@ class CliError(Exception):
     http_status: int | None = None
     request_id: str | None = None
     retries: int | None = None  # how many retries were made before giving up
+    retry_after: float | None = None  # seconds the server asked to wait (Retry-After)
+    unreachable = False  # the connection itself failed: the server could not be reached
 
     def __init__(self, message: str, *, hint: str | None = None) -> None:
         super().__init__(message)
@@ -107,6 +110,13 @@ def interruption(exc: KeyboardInterrupt) -> CliError:
     if isinstance(exc, Terminated):
         error.status = ExitStatus.TERMINATED
     return error
+
+
+class PartialFailure(CliError):
+    """A batch ran to its end, and some of its records hold errors."""
+
+    status = ExitStatus.PARTIAL
+    kind = "partial"
 
 
 class OutputFailed(CliError):

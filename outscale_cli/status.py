@@ -13,6 +13,7 @@ class ExitStatus(IntEnum):
     HTTP_ERROR = 6  # the server answered with an error status (after retries)
     BAD_RESPONSE = 7  # the answer was malformed or the stream broke off
     MODEL_NOT_SERVED = 8  # ping: the server answers but does not serve the model
+    PARTIAL = 9  # batch: the run finished, but some records hold errors
     OUTPUT_FAILED = 10  # stdout could not be written (closed, full, an I/O error)
     INTERRUPTED = 130  # Ctrl-C (SIGINT)
     TERMINATED = 143  # SIGTERM

@@ -159,28 +159,38 @@ _PARAMS: list[tuple[str, Any, Any]] = [
     _option("debug", bool, "--debug",
             help="Show requests, statuses, retries and bodies on stderr (keys hidden)"),
 ]  # fmt: skip
-NAMES = [name for name, _, _ in _PARAMS]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 
 def with_connection(func: F) -> F:
     """Give a command the connection options; it receives them as one `conn: Connection`."""
+    return _with_options(func, _PARAMS)
+
+
+def with_connection_but_profile(func: F) -> F:
+    """The same, without -p/--profile: for a command that declares its own (batch run takes
+    several)."""
+    return _with_options(func, [param for param in _PARAMS if param[0] != "profile"])
+
+
+def _with_options(func: F, params: list[tuple[str, Any, Any]]) -> F:
     signature = inspect.signature(func, eval_str=True)
     own = [p for p in signature.parameters.values() if p.name != "conn"]
     added = [
         inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=hint)
-        for name, hint, default in _PARAMS
+        for name, hint, default in params
     ]
+    names = [name for name, _, _ in params]
 
     @functools.wraps(func)
     def command(**kwargs: Any) -> Any:
-        conn = Connection(**{name: kwargs.pop(name) for name in NAMES})
+        conn = Connection(**{name: kwargs.pop(name) for name in names})
         return func(conn=conn, **kwargs)
 
     command.__signature__ = signature.replace(parameters=own + added)  # type: ignore[attr-defined]
     command.__annotations__ = {
         **{p.name: p.annotation for p in own},
-        **{name: hint for name, hint, _ in _PARAMS},
+        **{name: hint for name, hint, _ in params},
     }
     return command  # type: ignore[return-value]

@@ -1,0 +1,386 @@
+"""Sending a checked batch: concurrency, rate, retries, deployments, order, signals.
+
+One asyncio loop. Each deployment (a profile: one VM) takes `-j` requests at a time. A request
+follows the single-request retry policy (client.py): 429 and 5xx and connection failures are
+retried, with the server's Retry-After or a jittered backoff; but a 429 with Retry-After pauses
+its whole deployment, and a connection failure takes the deployment out of the rotation for a
+while (1 s, doubling up to 30 s) and hands the request to another, without spending its
+retries. A deployment failing UNREACHABLE_AFTER times in a row with nothing between is
+unreachable; when every deployment is, the run stops (exit 4) rather than writing thousands of
+error records: the file stays resumable.
+
+Records are written in input order by default: finished records wait in a window until the
+ones before them are written, and sending pauses while the window is full, so memory is
+bounded whatever one slow request does. --unordered writes each as it finishes. Ctrl-C or
+SIGTERM stops sending, gives what is in flight a few seconds, writes what finished and leaves
+the rest to --resume.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from outscale_cli.batch.output import Outcome, Writer
+from outscale_cli.batch.reader import ROUTES, Request
+from outscale_cli.client import (
+    RETRY_STATUSES,
+    Answer,
+    AsyncClient,
+    backoff_delay,
+    retry_after_seconds,
+)
+from outscale_cli.console import Environment
+from outscale_cli.errors import BadResponse, CliError, ConnectionFailed, Terminated
+from outscale_cli.settings import Settings
+
+UNREACHABLE_AFTER = 3  # connection failures in a row, with no success between
+COOLDOWN_FIRST, COOLDOWN_MOST = 1.0, 30.0
+GRACE = 5.0  # seconds given to what is in flight when the run is stopped
+
+
+@dataclass
+class Deployment:
+    name: str  # the profile, or "default" when the settings come from flags and environment
+    settings: Settings
+    model: str
+    slots: int
+    client: AsyncClient | None = None
+    busy: int = 0
+    paused_until: float = 0.0  # a 429 with Retry-After pauses the whole deployment
+    down_until: float = 0.0  # out of the rotation after a connection failure
+    failures_in_row: int = 0
+    last_failure: str = ""
+    done: int = 0
+    failed: int = 0
+    tokens: int = 0
+
+    @property
+    def unreachable(self) -> bool:
+        return self.failures_in_row >= UNREACHABLE_AFTER
+
+    def free(self, now: float) -> bool:
+        return self.busy < self.slots and now >= self.paused_until and now >= self.down_until
+
+
+@dataclass
+class Tally:
+    """What the run did, for the progress display and the summary."""
+
+    total: int  # requests this run sends
+    skipped: int = 0  # done by an earlier run (--resume)
+    ok: int = 0
+    failed: int = 0
+    tokens: int = 0
+    started: float = field(default_factory=time.monotonic)
+
+    @property
+    def finished(self) -> int:
+        return self.ok + self.failed
+
+
+class Unreachable(ConnectionFailed):
+    """No deployment can be reached."""
+
+
+class Engine:
+    def __init__(
+        self,
+        env: Environment,
+        deployments: list[Deployment],
+        *,
+        endpoint: str,
+        writer: Writer,
+        retries: int,
+        rate: float | None,
+        ordered: bool,
+        answers: bool,
+        tally: Tally,
+        on_change: Callable[[], None] = lambda: None,
+        max_time: float | None = None,
+    ) -> None:
+        self.env = env
+        self.deployments = deployments
+        self.route = ROUTES[endpoint]
+        self.writer = writer
+        self.retries = retries
+        self.rate = rate
+        self.ordered = ordered
+        self.answers = answers
+        self.tally = tally
+        self.on_change = on_change
+        self.window = max(64, 4 * sum(d.slots for d in deployments))
+        self._changed: asyncio.Condition | None = None
+        self._finished: dict[int, Outcome] = {}  # ordered mode: finished, not yet written
+        self._next_write = 0
+        self._next_send_at = 0.0
+        self._stop: BaseException | None = None  # the signal (or failure) that stops the run
+        self.max_time = max_time  # --max-time: the whole run, counted from the start
+
+    # -- the run ------------------------------------------------------------------------------
+    def run(self, requests: Iterator[Request]) -> None:
+        asyncio.run(self._run(requests))
+
+    async def _run(self, requests: Iterator[Request]) -> None:
+        loop = asyncio.get_running_loop()
+        self._changed = asyncio.Condition()
+        for signum, error in ((signal.SIGINT, KeyboardInterrupt), (signal.SIGTERM, Terminated)):
+            try:
+                loop.add_signal_handler(signum, self._stop_with, error())
+            except (NotImplementedError, RuntimeError, ValueError):  # not the main thread
+                pass
+        if self.max_time is not None:
+            from outscale_cli.console import STARTED
+            from outscale_cli.errors import Expired
+
+            left = max(0.0, STARTED + self.max_time - time.monotonic())
+            loop.call_later(left, self._stop_with, Expired(self.max_time))
+        for deployment in self.deployments:
+            deployment.client = AsyncClient(deployment.settings, self.env, deployment.slots)
+        tasks: set[asyncio.Task[None]] = set()
+        try:
+            seq = 0
+            for request in requests:
+                if self._stop is not None:
+                    break
+                await self._wait_for_room(seq)
+                if self._stop is not None:
+                    break
+                await self._pace()
+                task = asyncio.create_task(self._one(request, seq))
+                tasks.add(task)
+                task.add_done_callback(tasks.discard)
+                seq += 1
+            if tasks:
+                await self._drain(tasks)
+        finally:
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                try:
+                    loop.remove_signal_handler(signum)
+                except (NotImplementedError, RuntimeError, ValueError):
+                    pass
+            self._flush_all()
+            for deployment in self.deployments:
+                if deployment.client is not None:
+                    await deployment.client.aclose()
+        if self._stop is not None:
+            raise self._stop
+
+    def _stop_with(self, error: BaseException) -> None:
+        if self._stop is None:
+            self._stop = error
+        self._notify()
+
+    async def _drain(self, tasks: set[asyncio.Task[None]]) -> None:
+        """Wait for the requests in flight; once the run is stopped, for GRACE seconds."""
+        while tasks:
+            if self._stop is not None:
+                _, pending = await asyncio.wait(set(tasks), timeout=GRACE)
+                for task in pending:
+                    task.cancel()
+                await asyncio.gather(*pending, return_exceptions=True)
+                return
+            await self._wait_changed(None)
+
+    async def _wait_for_room(self, seq: int) -> None:
+        """Ordered: sending pauses while the window of unwritten records is full."""
+        while self._stop is None and seq - self._next_write >= self.window:
+            await self._wait_changed(None)
+
+    async def _pace(self) -> None:
+        """--rate: at most that many requests a second."""
+        if not self.rate:
+            return
+        now = time.monotonic()
+        self._next_send_at = max(self._next_send_at, now)
+        wait = self._next_send_at - now
+        self._next_send_at += 1.0 / self.rate
+        if wait > 0:
+            await asyncio.sleep(wait)
+
+    # -- one request ----------------------------------------------------------------------------
+    async def _one(self, request: Request, seq: int) -> None:
+        attempts = 0
+        while True:
+            deployment = await self._take_deployment()
+            if deployment is None:
+                return  # the run stopped: this request is left to --resume
+            attempts += 1
+            body = request.body
+            if "model" not in body:  # the deployment's model, unless the line names one
+                body = {**body, "model": deployment.model}
+            assert deployment.client is not None
+            try:
+                answer = await deployment.client.post(self.route, body)
+                outcome = self._outcome(request, answer, deployment, attempts)
+            except CliError as exc:
+                outcome = Outcome(request.custom_id, None, None, exc, deployment.name, attempts)
+            finally:
+                deployment.busy -= 1
+            wait = self._retry_wait(outcome, deployment, attempts)
+            if wait is None:
+                break
+            self._notify()
+            if wait > 0:
+                await asyncio.sleep(wait)
+            if self._stop is not None:
+                return
+        if outcome.ok:
+            deployment.failures_in_row = 0
+            deployment.done += 1
+            self.tally.ok += 1
+        else:
+            deployment.failed += 1
+            self.tally.failed += 1
+        self._finish(seq, outcome)
+
+    def _retry_wait(self, outcome: Outcome, deployment: Deployment, attempts: int) -> float | None:
+        """Seconds to wait before sending the request again, or None: it is done (ok or not)."""
+        error = outcome.error
+        if error is None:
+            return None
+        now = time.monotonic()
+        if error.unreachable:
+            deployment.failures_in_row += 1
+            deployment.last_failure = error.message
+            cooldown = min(COOLDOWN_MOST, COOLDOWN_FIRST * 2 ** (deployment.failures_in_row - 1))
+            deployment.down_until = now + cooldown
+            self.env.debug_line(f"{deployment.name}: {error.message}; out for {cooldown:g} s")
+            if all(d.unreachable for d in self.deployments):
+                self._stop_with(self._unreachable())
+                return 0.0
+            return 0.0  # another deployment takes it, not spending its retries
+        if outcome.status in RETRY_STATUSES and attempts <= self.retries:
+            retry_after = error.retry_after
+            if outcome.status == 429 and retry_after is not None:
+                deployment.paused_until = max(deployment.paused_until, now + retry_after)
+                self.env.debug_line(f"{deployment.name}: 429, paused {retry_after:g} s")
+                return 0.0
+            return retry_after if retry_after is not None else backoff_delay(attempts - 1)
+        if isinstance(error, ConnectionFailed) and attempts <= self.retries:
+            return backoff_delay(attempts - 1)  # reset before any byte: the retry policy
+        return None
+
+    def _unreachable(self) -> Unreachable:
+        why = "; ".join(f"{d.name}: {d.last_failure}" for d in self.deployments)
+        return Unreachable(
+            f"no deployment can be reached ({why}); "
+            f"{self.tally.finished} of {self.tally.total} requests were done",
+            hint="check the deployments, then run the same command with --resume",
+        )
+
+    async def _take_deployment(self) -> Deployment | None:
+        """A deployment with a free slot (the least busy), waiting while none is; None when
+        the run stops."""
+        while self._stop is None:
+            now = time.monotonic()
+            ready = [d for d in self.deployments if d.free(now)]
+            if ready:
+                chosen = min(ready, key=lambda d: (d.busy / d.slots, d.failures_in_row))
+                chosen.busy += 1
+                return chosen
+            wake = [t for d in self.deployments for t in (d.paused_until, d.down_until) if t > now]
+            await self._wait_changed(min(wake) - now if wake else None)
+        return None
+
+    def _outcome(
+        self, request: Request, answer: Answer, deployment: Deployment, attempts: int
+    ) -> Outcome:
+        data: Any = None
+        error: CliError | None = None
+        try:
+            data = _decode(answer)
+        except BadResponse as exc:
+            if answer.status < 400:
+                error = exc
+        if answer.status >= 400:
+            assert deployment.client is not None
+            server_error = deployment.client.status_error(answer, deployment.client.url(self.route))
+            server_error.retry_after = retry_after_seconds(answer.headers.get("retry-after"))
+            error = server_error
+        outcome = Outcome(request.custom_id, answer.status, data, error, deployment.name, attempts)
+        if error is None and isinstance(data, dict):
+            usage = data.get("usage")
+            if isinstance(usage, dict) and isinstance(usage.get("total_tokens"), int):
+                deployment.tokens += usage["total_tokens"]
+                self.tally.tokens += usage["total_tokens"]
+            if self.answers:
+                _fill_answer(outcome, data)
+        return outcome
+
+    # -- writing, in order or not -----------------------------------------------------------
+    def _finish(self, seq: int, outcome: Outcome) -> None:
+        if not self.ordered:
+            self.writer.write(outcome)
+        else:
+            self._finished[seq] = outcome
+            while self._next_write in self._finished:
+                self.writer.write(self._finished.pop(self._next_write))
+                self._next_write += 1
+        self.on_change()
+        self._notify()
+
+    def _flush_all(self) -> None:
+        """When the run stops: what finished after a gap is written too (--resume keys on
+        custom_id, not on order)."""
+        for seq in sorted(self._finished):
+            self.writer.write(self._finished.pop(seq))
+
+    # -- waking up ------------------------------------------------------------------------------
+    def _notify(self) -> None:
+        if self._changed is None:
+            return
+
+        async def notify(changed: asyncio.Condition) -> None:
+            async with changed:
+                changed.notify_all()
+
+        asyncio.get_running_loop().create_task(notify(self._changed))
+
+    async def _wait_changed(self, timeout: float | None) -> None:
+        assert self._changed is not None
+        async with self._changed:
+            try:
+                await asyncio.wait_for(self._changed.wait(), timeout)
+            except asyncio.TimeoutError:
+                pass
+
+
+def _decode(answer: Answer) -> Any:
+    """The answer's JSON; an event stream (a server that streams unasked) is assembled into
+    the non-streamed shape."""
+    from outscale_cli.stream import Completion, iter_deltas, parse_json_object
+
+    if answer.content_type == "text/event-stream":
+        completion = Completion()
+        for _ in iter_deltas([answer.content], completion):
+            pass
+        return completion.to_response()
+    if not answer.content.strip():
+        raise BadResponse("empty response: the server answered with no body")
+    try:
+        return json.loads(answer.content)
+    except ValueError:
+        if answer.status >= 400:
+            return answer.content.decode("utf-8", "replace")[:2000]
+        parse_json_object(answer.content, "response")  # raises the usual message
+        raise
+
+
+def _fill_answer(outcome: Outcome, data: dict[str, Any]) -> None:
+    from outscale_cli.stream import Completion
+
+    completion = Completion()
+    try:
+        completion.add_response(data)
+    except BadResponse as exc:
+        outcome.error = exc
+        return
+    outcome.text = completion.text
+    outcome.finish_reason = completion.finish_reason
+    outcome.usage = completion.usage

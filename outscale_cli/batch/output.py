@@ -1,0 +1,221 @@
+"""The records a batch writes, and --resume.
+
+One JSON line per request, in Mistral's batch output format, so tools written for Mistral's
+batch results read ours:
+
+    {"id", "custom_id", "response": {"status_code", "body"} | null, "error": null | {"type",
+     "message", "status", "exit_code"}, "outscale": {"profile", "attempts"}}
+
+or with --answers the short form {"custom_id", "answer", "finish_reason", "usage"} (plus
+"error" when it failed). Each record is one write(2) of a whole line to a file opened for
+appending: killed at any moment, the file holds whole lines but for, at most, a torn last one,
+which --resume cuts off.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from outscale_cli.batch.reader import IdStore
+from outscale_cli.errors import CliError, ConfigError, UsageError
+
+
+@dataclass
+class Outcome:
+    """What one request came to."""
+
+    custom_id: str
+    status: int | None  # the last answer's HTTP status; None: no answer at all
+    body: Any  # the answer's JSON (the error body on failure, when it was JSON)
+    error: CliError | None
+    profile: str
+    attempts: int
+    text: str | None = None  # --answers: the answer's text
+    finish_reason: str | None = None
+    usage: dict[str, Any] | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+def mistral_record(outcome: Outcome, record_id: str) -> dict[str, Any]:
+    response = None
+    if outcome.status is not None:
+        response = {"status_code": outcome.status, "body": outcome.body}
+    return {
+        "id": record_id,
+        "custom_id": outcome.custom_id,
+        "response": response,
+        "error": _error(outcome.error),
+        "outscale": {"profile": outcome.profile, "attempts": outcome.attempts},
+    }
+
+
+def answer_record(outcome: Outcome) -> dict[str, Any]:
+    record = {
+        "custom_id": outcome.custom_id,
+        "answer": outcome.text,
+        "finish_reason": outcome.finish_reason,
+        "usage": outcome.usage,
+    }
+    if outcome.error is not None:
+        record["error"] = _error(outcome.error)
+    return record
+
+
+def _error(error: CliError | None) -> dict[str, Any] | None:
+    if error is None:
+        return None
+    return {
+        "type": error.kind,
+        "message": error.message,
+        "status": error.http_status,
+        "exit_code": int(error.status),
+    }
+
+
+def record_succeeded(record: Any) -> bool:
+    """Whether a line already written holds a finished request (either format); Mistral's
+    reader counts a line failed when `error` is set or `response.status_code` >= 400."""
+    if not isinstance(record, dict) or not isinstance(record.get("custom_id"), str):
+        return False
+    if record.get("error") not in (None, {}):
+        return False
+    if "response" in record:
+        response = record["response"]
+        return (
+            isinstance(response, dict)
+            and isinstance(response.get("status_code"), int)
+            and (response["status_code"] < 400)
+        )
+    return "answer" in record
+
+
+class Writer:
+    """Records to a file (appended, one write a record) or to standard output."""
+
+    def __init__(self, path: Path | None, *, answers: bool, run_id: str) -> None:
+        self._answers = answers
+        self._run_id = run_id
+        self._count = 0
+        if path is None:
+            self._fd = 1
+            self._owned = False
+        else:
+            try:
+                self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            except OSError as exc:
+                raise UsageError(f"cannot write {path}: {exc.strerror or exc}") from None
+            self._owned = True
+
+    def write(self, outcome: Outcome) -> None:
+        self._count += 1
+        if self._answers:
+            record = answer_record(outcome)
+        else:
+            record = mistral_record(outcome, f"batch-{self._run_id}-{self._count}")
+        line = (json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n").encode()
+        view = memoryview(line)
+        while view:
+            try:
+                written = os.write(self._fd, view)
+            except BrokenPipeError:
+                raise
+            except OSError as exc:
+                from outscale_cli.errors import OutputFailed
+
+                raise OutputFailed(f"cannot write the records: {exc.strerror or exc}") from None
+            view = view[written:]
+
+    def close(self) -> None:
+        if self._owned:
+            os.close(self._fd)
+
+
+# -- --resume ----------------------------------------------------------------------------------
+@dataclass
+class Resumed:
+    kept: int  # finished records kept
+    dropped: int  # failed records dropped (their requests are sent again)
+    torn: bool  # a torn last line was cut off
+
+
+def resume(path: Path, ids: IdStore) -> Resumed:
+    """Keep the finished records of `path`, drop the failed ones and a torn last line (the file
+    is rewritten atomically, as it is read: memory stays flat), and mark the kept ones done in
+    `ids`. A record whose custom_id the input does not have means the file was made from
+    another input: exit 2, the file untouched."""
+    if not path.exists():
+        return Resumed(0, 0, False)
+    kept = dropped = 0
+    torn = False
+    done: list[str] = []
+    try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as exc:
+        raise ConfigError(f"cannot resume {path}: {exc.strerror or exc}") from None
+    try:
+        with os.fdopen(fd, "wb") as copy:
+            for number, raw, complete in _records(path):
+                if not complete:
+                    torn = True  # the last line, cut by a kill: its request is sent again
+                    continue
+                custom_id, succeeded = _read_record(path, number, raw, ids)
+                if succeeded:
+                    copy.write(raw)
+                    kept += 1
+                    done.append(custom_id)
+                    if len(done) >= 10_000:
+                        ids.mark_done(done)
+                        done = []
+                else:
+                    dropped += 1
+            copy.flush()
+            os.fsync(copy.fileno())
+        ids.mark_done(done)
+        if dropped or torn:
+            os.replace(tmp, path)
+    except OSError as exc:
+        raise ConfigError(f"cannot rewrite {path} to resume it: {exc.strerror or exc}") from None
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return Resumed(kept, dropped, torn)
+
+
+def _read_record(path: Path, number: int, raw: bytes, ids: IdStore) -> tuple[str, bool]:
+    try:
+        record = json.loads(raw)
+    except ValueError:
+        raise UsageError(
+            f"cannot resume {path}: line {number} is not a record (not JSON)",
+            hint="is it the output of a batch run? give another -o, or fix the file",
+        ) from None
+    custom_id = record.get("custom_id") if isinstance(record, dict) else None
+    if not isinstance(custom_id, str):
+        raise UsageError(f"cannot resume {path}: line {number} has no custom_id")
+    if not ids.has(custom_id):
+        raise UsageError(
+            f"cannot resume {path}: its line {number} is for custom_id {custom_id!r}, which "
+            "this input does not have: it was made from another input",
+            hint="resume with the input that made it, or write to another -o file",
+        )
+    return custom_id, record_succeeded(record)
+
+
+def _records(path: Path) -> Iterator[tuple[int, bytes, bool]]:
+    """(line number, bytes, whether the line is whole) of each line of `path`."""
+    try:
+        with open(path, "rb") as handle:
+            for number, raw in enumerate(handle, start=1):
+                if raw.strip():
+                    yield number, raw, raw.endswith(b"\n")
+    except OSError as exc:
+        raise UsageError(f"cannot resume {path}: {exc.strerror or exc}") from None
