@@ -3,17 +3,22 @@ dimmed. The exact rendering is rich's business; these check which mode the CLI c
 
 from __future__ import annotations
 
+import json
 import os
 import pty
+import re
 import select
+import signal
 import subprocess
 import time
 from collections.abc import Mapping
+from pathlib import Path
 
 import pytest
 
 from outscale_cli.mock.server import MockConfig
 
+from ..unit.test_render import Screen
 from .helpers import RECORDED, Served, clean_env, cli_command, expected_chat, serve
 
 TERMINAL_ENV = {"TERM": "xterm-256color", "COLUMNS": "100", "LINES": "40"}
@@ -22,22 +27,31 @@ pytestmark = pytest.mark.skipif(not hasattr(pty, "openpty"), reason="needs a pse
 
 
 def run_on_terminal(
-    *args: str, env: Mapping[str, str], stdout_too: bool = True, timeout: float = 30.0
+    *args: str,
+    env: Mapping[str, str],
+    stdout_too: bool = True,
+    timeout: float = 30.0,
+    terminal: Mapping[str, str] = TERMINAL_ENV,
+    interrupt_after: bytes | None = None,
 ) -> tuple[int, bytes, bytes]:
-    """(exit code, what the terminal showed, what went to the stdout pipe if not the terminal)."""
+    """(exit code, what the terminal showed, what went to the stdout pipe if not the terminal);
+    with `interrupt_after`, Ctrl-C (SIGINT) once the terminal has shown those bytes."""
     master, slave = pty.openpty()
     proc = subprocess.Popen(
         [*cli_command(), *args],
         stdin=subprocess.DEVNULL,
         stdout=slave if stdout_too else subprocess.PIPE,
         stderr=slave,
-        env=clean_env({**env, **TERMINAL_ENV}),
+        env=clean_env({**env, **terminal}),
     )
     os.close(slave)
     shown = b""
     deadline = time.monotonic() + timeout
     try:
         while time.monotonic() < deadline:
+            if interrupt_after is not None and interrupt_after in shown:
+                proc.send_signal(signal.SIGINT)
+                interrupt_after = None
             ready, _, _ = select.select([master], [], [], 0.5)
             if not ready:
                 if proc.poll() is not None:
@@ -98,3 +112,67 @@ def test_thinking_is_dimmed_on_a_terminal_and_stdout_stays_clean() -> None:
     assert out == b"323\n"
     assert b"\x1b[2m" in shown  # dim
     assert b"17" in shown and b"323" in shown
+
+
+# -- an answer taller than the terminal ------------------------------------------------------
+SMALL_TERMINAL = {"TERM": "xterm-256color", "COLUMNS": "80", "LINES": "24"}
+WORDS = [f"w{i}" for i in range(1500)]
+CODE = [f"line_{i} = {i}" for i in range(80)]
+TALL = (
+    f"Intro.\n\n{' '.join(WORDS)}\n\n```python\n"
+    + "".join(f"{line}\n" for line in CODE)
+    + "```\n\nThe end.\n"
+)
+
+
+def replay_file(folder: Path, text: str) -> Path:
+    """A recorded stream of `text`, a word-sized piece an event."""
+    path = folder / "tall.sse"
+    pieces = re.findall(r"\s*\S+|\s+", text)
+    with path.open("w") as out:
+        for number, piece in enumerate(pieces, start=1):
+            finish = "stop" if number == len(pieces) else None
+            choice = {"index": 0, "delta": {"content": piece}, "finish_reason": finish}
+            chunk = {"id": "tall", "object": "chat.completion.chunk", "choices": [choice]}
+            out.write(f"data: {json.dumps(chunk)}\n\n")
+        out.write("data: [DONE]\n\n")
+    return path
+
+
+def screen_of(shown: bytes) -> Screen:
+    screen = Screen(80, 24)
+    screen.feed(shown.decode())
+    return screen
+
+
+def test_an_answer_taller_than_the_terminal_is_in_the_scrollback_once(tmp_path: Path) -> None:
+    config = MockConfig(models=("small-2409",), replay=replay_file(tmp_path, TALL), pace=0.0005)
+    with serve(config) as srv:
+        code, shown, _ = run_on_terminal("chat", "Hi", env=srv.env(), terminal=SMALL_TERMINAL)
+    assert code == 0
+    screen = screen_of(shown)
+    assert screen.lost_ups == 0  # the live display always fitted on the screen
+    lines = [line.strip() for line in screen.lines()]
+    assert "..." not in lines
+    code_lines = [line for line in lines if line.startswith("line_")]
+    assert code_lines == CODE  # each once, in order
+    words = " ".join(line for line in lines if not line.startswith("line_")).split()
+    assert words == ["Intro.", *WORDS, "The", "end."]
+
+
+def test_ctrl_c_during_a_tall_code_block_leaves_each_line_once(tmp_path: Path) -> None:
+    text = "Intro.\n\n```python\n" + "".join(f"{line}\n" for line in CODE) + "```\n"
+    config = MockConfig(models=("small-2409",), replay=replay_file(tmp_path, text), pace=0.005)
+    with serve(config) as srv:
+        code, shown, _ = run_on_terminal(
+            "chat", "Hi", env=srv.env(), terminal=SMALL_TERMINAL, interrupt_after=b"line_20"
+        )
+    assert code == 130
+    screen = screen_of(shown)
+    assert screen.lost_ups == 0
+    lines = [line.strip() for line in screen.lines()]
+    code_lines = [line for line in lines if line.startswith("line_")]
+    assert 20 < len(code_lines) < len(CODE)
+    *whole, last = code_lines  # what came, each line once (the last one maybe in part)
+    assert whole == CODE[: len(whole)]
+    assert CODE[len(whole)].startswith(last)
