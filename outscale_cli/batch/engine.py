@@ -317,6 +317,7 @@ class Engine:
     def _finish(self, seq: int, outcome: Outcome) -> None:
         if not self.ordered:
             self.writer.write(outcome)
+            self._next_write += 1  # counted: the window bounds what is in flight
         else:
             self._finished[seq] = outcome
             while self._next_write in self._finished:
