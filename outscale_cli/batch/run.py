@@ -147,7 +147,7 @@ def _deployments(
         return [Deployment("stand-in", settings, model, j)]
     names = list(dict.fromkeys(options.profiles))
     if options.spread:
-        names = _serving(conn, settings_of(conn).model)
+        names = _serving(conn, conn.model or settings_of(conn).model)
     if not names:
         settings = settings_of(conn)
         return [Deployment(settings.profile or "default", settings, _model(settings, None), j)]

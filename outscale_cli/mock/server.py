@@ -83,6 +83,7 @@ class Record:
     path: str
     headers: dict[str, str]  # names lower-cased
     body: bytes
+    at: float = 0.0  # time.monotonic() when it came
 
     def json(self) -> Any:
         return json.loads(self.body)
@@ -180,13 +181,9 @@ class StandIn:
     async def _edge(self, request: web.Request, handler: Any) -> web.StreamResponse:
         """Record the request, log it, check the key: what every route shares."""
         body = await request.read() if request.can_read_body else b""
+        headers = {k.lower(): v for k, v in request.headers.items()}
         self.records.append(
-            Record(
-                request.method,
-                request.path_qs,
-                {k.lower(): v for k, v in request.headers.items()},
-                body,
-            )
+            Record(request.method, request.path_qs, headers, body, time.monotonic())
         )
         response: web.StreamResponse
         if self.config.api_key is not None and (

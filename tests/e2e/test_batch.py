@@ -1,0 +1,388 @@
+"""`batch run` through the real process, against the stand-in (its own process, or in this
+process where the test must see what it received): order, kill -9 and --resume, invalid input,
+partial failures, deployments down, Retry-After pauses, signals, the output format."""
+
+from __future__ import annotations
+
+import json
+import random
+import signal
+import subprocess
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from outscale_cli.mock.server import MockConfig
+
+from .helpers import RUN_TIMEOUT, clean_env, cli_command, refused_url, run_cli, serve
+
+MODEL = "small-2409"
+
+
+@contextmanager
+def stand_in_process(*knobs: str) -> Iterator[str]:
+    """`outscale-cli mock-server` as its own process; yields its URL."""
+    process = subprocess.Popen(
+        [*cli_command(), "mock-server", "--port", "0", "-q", "-m", MODEL, *knobs],
+        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+        env=clean_env(),
+    )  # fmt: skip
+    try:
+        assert process.stdout is not None
+        url = process.stdout.readline().decode().strip()
+        assert url.startswith("http://127.0.0.1:"), url
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=RUN_TIMEOUT)
+        if process.stdout:
+            process.stdout.close()
+
+
+def prompts(path: Path, count: int, **extra: Any) -> Path:
+    with path.open("w") as out:
+        for i in range(count):
+            body = {"messages": [{"role": "user", "content": f"Question {i}"}], **extra}
+            out.write(json.dumps({"custom_id": f"q{i}", "body": body}) + "\n")
+    return path
+
+
+def records(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def batch(*args: str, url: str | None = None, **kwargs: Any) -> Any:
+    env = {"OUTSCALE_SERVER_URL": url, "OUTSCALE_MODEL_NAME": MODEL} if url else {}
+    return run_cli("batch", "run", *args, env={**env, **kwargs.pop("env", {})}, **kwargs)
+
+
+def summary(stderr: str) -> str:
+    lines = [line for line in stderr.splitlines() if line.startswith("batch: ")]
+    assert len(lines) == 1, stderr
+    return lines[0]
+
+
+# -- the output, in Mistral's batch format -----------------------------------------------------
+def test_every_record_reads_back_in_mistrals_batch_format(tmp_path: Path) -> None:
+    source = prompts(tmp_path / "in.jsonl", 30)
+    with stand_in_process() as url:
+        result = batch(str(source), "-o", str(tmp_path / "out.jsonl"), "-j", "8", url=url)
+    assert result.code == 0, result.stderr
+    assert result.stdout == ""  # the records went to the file
+    written = records(tmp_path / "out.jsonl")
+    assert [r["custom_id"] for r in written] == [f"q{i}" for i in range(30)]  # input order
+    for record in written:
+        assert set(record) >= {"id", "custom_id", "response", "error"}
+        assert record["error"] is None
+        assert record["response"]["status_code"] == 200
+        body = record["response"]["body"]
+        assert body["object"] == "chat.completion" and body["model"] == MODEL
+        assert body["choices"][0]["message"]["content"].startswith("**Stand-in answer**")
+        assert record["outscale"] == {"profile": "default", "attempts": 1}
+    assert len({r["id"] for r in written}) == 30
+    assert summary(result.stderr).startswith("batch: 30 requests, 30 ok, 0 failed, ")
+
+
+def test_records_go_to_stdout_without_o_and_the_answers_form(tmp_path: Path) -> None:
+    source = tmp_path / "q.txt"
+    source.write_text("What is 2+2?\n\n   \nCapital of France?\n")
+    with stand_in_process() as url:
+        result = batch("--lines", str(source), "--answers", "-t", "0", url=url)
+    assert result.code == 0, result.stderr
+    written = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [r["custom_id"] for r in written] == ["1", "4"]  # line numbers; blank lines skipped
+    for record in written:
+        assert set(record) == {"custom_id", "answer", "finish_reason", "usage"}
+        assert record["answer"].startswith("**Stand-in answer**")
+        assert record["finish_reason"] == "stop" and record["usage"]["total_tokens"] > 0
+
+
+def test_short_form_and_command_line_sampling_reach_the_server(tmp_path: Path) -> None:
+    source = tmp_path / "in.jsonl"
+    source.write_text(
+        json.dumps({"prompt": "a", "system": "Be brief.", "id": "x"}) + "\n"
+        + json.dumps({"prompt": "b", "temperature": 0.9}) + "\n"
+    )  # fmt: skip
+    with serve(MockConfig()) as served:
+        result = batch(str(source), "-t", "0.2", "--max-tokens", "7", url=served.url)
+    assert result.code == 0, result.stderr
+    sent = sorted((r.json() for r in served.posts()), key=lambda b: b["messages"][-1]["content"])
+    assert sent[0] == {
+        "messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "a"}],
+        "temperature": 0.2, "max_tokens": 7, "model": MODEL,
+    }  # fmt: skip
+    assert sent[1]["temperature"] == 0.9 and sent[1]["max_tokens"] == 7  # the line's own wins
+
+
+def test_fim_batch(tmp_path: Path) -> None:
+    source = tmp_path / "holes.jsonl"
+    source.write_text(json.dumps({"prompt": "def add(a, b):", "suffix": "return c"}) + "\n")
+    with serve(MockConfig()) as served:
+        result = batch(str(source), "--endpoint", "fim", "-m", "codestral-2405",
+                       env={"OUTSCALE_SERVER_URL": served.url})  # fmt: skip
+    assert result.code == 0, result.stderr
+    assert served.posts()[0].path == "/v1/fim/completions"
+    assert served.posts()[0].json()["suffix"] == "return c"
+    assert json.loads(result.stdout)["response"]["body"]["model"] == "codestral-2405"
+
+
+def test_mock_with_nothing_configured(tmp_path: Path) -> None:
+    source = prompts(tmp_path / "in.jsonl", 5)
+    result = batch(str(source), "--mock", "-o", str(tmp_path / "out.jsonl"))
+    assert result.code == 0, result.stderr
+    assert len(records(tmp_path / "out.jsonl")) == 5
+
+
+# -- order ------------------------------------------------------------------------------------
+def test_input_order_is_kept_under_random_delays(tmp_path: Path) -> None:
+    source = prompts(tmp_path / "in.jsonl", 200)
+    with stand_in_process("--jitter", "0.05") as url:
+        ordered = batch(str(source), "-o", str(tmp_path / "a.jsonl"), "-j", "16", url=url)
+        unordered = batch(str(source), "-o", str(tmp_path / "b.jsonl"), "-j", "16",
+                          "--unordered", url=url)  # fmt: skip
+    assert ordered.code == 0 and unordered.code == 0, ordered.stderr + unordered.stderr
+    expected = [f"q{i}" for i in range(200)]
+    assert [r["custom_id"] for r in records(tmp_path / "a.jsonl")] == expected
+    shuffled = [r["custom_id"] for r in records(tmp_path / "b.jsonl")]
+    assert sorted(shuffled) == sorted(expected) and shuffled != expected
+
+
+def test_more_requests_than_the_window(tmp_path: Path) -> None:
+    # 1,000 requests through a window of 256 (-j 4): in order and --unordered, none stalls.
+    source = prompts(tmp_path / "in.jsonl", 1000)
+    with stand_in_process() as url:
+        for flags in ([], ["--unordered"]):
+            out = tmp_path / f"out{len(flags)}.jsonl"
+            result = batch(str(source), "-o", str(out), *flags, url=url, timeout=120)
+            assert result.code == 0, result.stderr
+            assert len(records(out)) == 1000
+
+
+# -- kill -9, then --resume ---------------------------------------------------------------------
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_kill_9_at_a_random_moment_then_resume_gives_each_id_once(
+    tmp_path: Path, seed: int
+) -> None:
+    rng = random.Random(seed)
+    source = prompts(tmp_path / "in.jsonl", 2000)
+    out = tmp_path / "out.jsonl"
+    with stand_in_process("--latency", "0.01") as url:
+        env = clean_env({"OUTSCALE_SERVER_URL": url, "OUTSCALE_MODEL_NAME": MODEL})
+        for _ in range(2):  # killed twice, at random moments
+            process = subprocess.Popen(
+                [*cli_command(), "batch", "run", str(source), "-o", str(out), "-j", "16",
+                 *(["--resume"] if out.exists() else [])],
+                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                env=env,
+            )  # fmt: skip
+            time.sleep(rng.uniform(1.0, 3.0))
+            process.kill()
+            process.wait(timeout=RUN_TIMEOUT)
+            text = out.read_text() if out.exists() else ""
+            whole = (
+                text.splitlines()[:-1] if text and not text.endswith("\n") else text.splitlines()
+            )
+            for line in whole:  # whole lines, but for at most a torn last one
+                json.loads(line)
+        result = batch(str(source), "-o", str(out), "-j", "16", "--resume", url=url, timeout=120)
+    assert result.code == 0, result.stderr
+    ids = [r["custom_id"] for r in records(out)]
+    assert sorted(ids) == sorted(f"q{i}" for i in range(2000))  # each exactly once
+    assert out.read_text().endswith("\n")
+    assert "done before" in summary(result.stderr)
+
+
+def test_resume_refuses_a_file_made_from_another_input(tmp_path: Path) -> None:
+    out = tmp_path / "out.jsonl"
+    out.write_text(json.dumps({"custom_id": "other", "response": {"status_code": 200, "body": {}},
+                               "error": None}) + "\n")  # fmt: skip
+    before = out.read_bytes()
+    with serve(MockConfig()) as served:
+        result = batch(str(prompts(tmp_path / "in.jsonl", 3)), "-o", str(out), "--resume",
+                       url=served.url)  # fmt: skip
+        assert served.posts() == []
+    assert result.code == 2
+    assert "custom_id 'other'" in result.stderr and "another input" in result.stderr
+    assert out.read_bytes() == before
+
+
+def test_resume_needs_an_output_file(tmp_path: Path) -> None:
+    result = batch(str(prompts(tmp_path / "in.jsonl", 1)), "--resume", url="http://127.0.0.1:9")
+    assert result.code == 2 and "-o FILE" in result.stderr
+
+
+# -- invalid input: exit 2, nothing sent --------------------------------------------------------
+def test_invalid_input_is_refused_whole_before_anything_is_sent(tmp_path: Path) -> None:
+    source = tmp_path / "in.jsonl"
+    good = json.dumps({"custom_id": "a", "body": {"messages": [{"role": "user", "content": "x"}]}})
+    lines = [good] * 1 + ["{not json"] + [good] + [json.dumps({"prompt": "p", "top_p": 2})]
+    lines += [json.dumps({"custom_id": f"c{i}", "body": {"bogus": i}}) for i in range(30)]
+    source.write_text("\n".join(lines) + "\n")
+    with serve(MockConfig()) as served:
+        result = batch(str(source), url=served.url)
+        assert served.posts() == []
+    assert result.code == 2
+    assert result.stdout == ""
+    assert "has 33 problems (the first 20 below); nothing was sent" in result.stderr
+    assert "line 2: not JSON" in result.stderr
+    assert "line 3: custom_id 'a' again (first on line 1)" in result.stderr
+    assert "line 4: 'top_p' must be a number above 0, at most 1" in result.stderr
+    assert "line 5: unknown field 'bogus'" in result.stderr
+    assert "line 21:" in result.stderr and "line 22:" not in result.stderr  # 20 listed
+
+
+def test_a_typo_at_the_end_of_a_long_file_is_found_first(tmp_path: Path) -> None:
+    source = prompts(tmp_path / "in.jsonl", 5000)
+    with source.open("a") as out:
+        out.write('{"custom_id": "last", "body": {"mesages": []}}\n')
+    with serve(MockConfig()) as served:
+        result = batch(str(source), url=served.url)
+        assert served.posts() == []
+    assert result.code == 2 and "line 5001: unknown field 'mesages'" in result.stderr
+
+
+def test_dry_run_checks_counts_and_shows_the_first_request(tmp_path: Path) -> None:
+    source = prompts(tmp_path / "in.jsonl", 12, temperature=0.5)
+    with serve(MockConfig()) as served:
+        result = batch(str(source), "--dry-run", url=served.url)
+        assert served.records == []
+    assert result.code == 0, result.stderr
+    first = result.stdout.splitlines()
+    assert first[0].startswith(f"12 requests (chat) in {source}, nothing sent")
+    assert first[1] == f"line 1 (custom_id q0): POST {served.url}/v1/chat/completions"
+    body = json.loads("\n".join(first[2:]))
+    assert body["model"] == MODEL and body["temperature"] == 0.5
+
+
+def test_input_from_stdin(tmp_path: Path) -> None:
+    data = prompts(tmp_path / "in.jsonl", 3).read_bytes()
+    with stand_in_process() as url:
+        result = batch("-", url=url, stdin=data)
+    assert result.code == 0, result.stderr
+    assert [json.loads(x)["custom_id"] for x in result.stdout.splitlines()] == ["q0", "q1", "q2"]
+
+
+# -- failures -------------------------------------------------------------------------------------
+def test_partial_failures_are_exit_9_and_resume_sends_them_again(tmp_path: Path) -> None:
+    source = prompts(tmp_path / "in.jsonl", 20)
+    out = tmp_path / "out.jsonl"
+    with stand_in_process("--fail-status", "400", "--fail-times", "3") as url:
+        first = batch(str(source), "-o", str(out), "-j", "1", url=url)
+        failed = [r for r in records(out) if r["error"] is not None]
+        assert first.code == 9, first.stderr
+        assert "3 of 20 requests failed" in first.stderr
+        assert len(failed) == 3 and len(records(out)) == 20
+        for record in failed:
+            assert record["response"]["status_code"] == 400
+            assert record["error"]["type"] == "http_status" and record["error"]["exit_code"] == 6
+        again = batch(str(source), "-o", str(out), "--resume", url=url)
+    assert again.code == 0, again.stderr
+    assert summary(again.stderr).startswith("batch: 3 requests, 3 ok, 0 failed, 17 done before")
+    assert sorted(r["custom_id"] for r in records(out)) == sorted(f"q{i}" for i in range(20))
+    assert all(r["error"] is None for r in records(out))
+
+
+def write_profiles(path: Path, **servers: str) -> dict[str, str]:
+    tables = [f'[profiles.{name}]\nserver_url = "{url}"\nmodel = "{MODEL}"\n'
+              for name, url in servers.items()]  # fmt: skip
+    path.write_text("".join(tables))
+    return {"OUTSCALE_CONFIG": str(path)}
+
+
+def test_two_deployments_with_one_down_still_finish(tmp_path: Path) -> None:
+    source = prompts(tmp_path / "in.jsonl", 40)
+    out = tmp_path / "out.jsonl"
+    with stand_in_process() as up, refused_url() as down:
+        env = write_profiles(tmp_path / "c.toml", a=down, b=up)
+        result = batch(str(source), "-o", str(out), "-p", "a", "-p", "b", env=env)
+    assert result.code == 0, result.stderr
+    written = records(out)
+    assert len(written) == 40 and all(r["error"] is None for r in written)
+    assert {r["outscale"]["profile"] for r in written} == {"b"}
+
+
+def test_work_is_spread_over_deployments(tmp_path: Path) -> None:
+    source = prompts(tmp_path / "in.jsonl", 60)
+    with stand_in_process("--latency", "0.02") as one, stand_in_process("--latency", "0.02") as two:
+        env = write_profiles(tmp_path / "c.toml", one=one, two=two)
+        spread = batch(str(source), "--spread", "-m", MODEL, "-o", str(tmp_path / "s.jsonl"),
+                       env=env)  # fmt: skip
+    assert spread.code == 0, spread.stderr
+    used = [r["outscale"]["profile"] for r in records(tmp_path / "s.jsonl")]
+    assert used.count("one") > 10 and used.count("two") > 10
+
+
+def test_when_no_deployment_can_be_reached_it_stops_resumably(tmp_path: Path) -> None:
+    source = prompts(tmp_path / "in.jsonl", 50)
+    out = tmp_path / "out.jsonl"
+    with refused_url() as down:
+        result = batch(str(source), "-o", str(out), url=down)
+    assert result.code == 4, result.stderr
+    assert "no deployment can be reached" in result.stderr and "--resume" in result.stderr
+    assert out.read_text() == ""  # no error records written for a deployment that is down
+    with stand_in_process() as url:
+        again = batch(str(source), "-o", str(out), "--resume", url=url)
+    assert again.code == 0, again.stderr
+    assert len(records(out)) == 50
+
+
+def test_a_429_with_retry_after_pauses_the_whole_deployment(tmp_path: Path) -> None:
+    source = prompts(tmp_path / "in.jsonl", 6)
+    with serve(MockConfig(fail_status=429, fail_times=1, retry_after="1")) as served:
+        result = batch(str(source), "-j", "1", url=served.url)
+        posts = served.posts()
+    assert result.code == 0, result.stderr
+    assert len(posts) == 7  # one 429, then all six
+    assert posts[1].at - posts[0].at >= 0.95  # nothing sent to it while it was paused
+    attempts = [json.loads(x)["outscale"]["attempts"] for x in result.stdout.splitlines()]
+    assert attempts == [2, 1, 1, 1, 1, 1]
+
+
+# -- progress and signals ----------------------------------------------------------------------
+def test_no_progress_bar_when_piped_only_the_summary_line(tmp_path: Path) -> None:
+    with stand_in_process() as url:
+        result = batch(str(prompts(tmp_path / "in.jsonl", 10)), "-o", str(tmp_path / "o"), url=url)
+    assert result.code == 0
+    assert result.stderr.count("\n") == 1
+    assert "\x1b" not in result.stderr and "\r" not in result.stderr
+    assert summary(result.stderr).startswith("batch: 10 requests, 10 ok, 0 failed, ")
+
+
+@pytest.mark.parametrize(("signum", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_a_signal_stops_sending_writes_what_finished_and_resume_completes(
+    tmp_path: Path, signum: int, code: int
+) -> None:
+    source = prompts(tmp_path / "in.jsonl", 400)
+    out = tmp_path / "out.jsonl"
+    with stand_in_process("--latency", "0.05") as url:
+        env = clean_env({"OUTSCALE_SERVER_URL": url, "OUTSCALE_MODEL_NAME": MODEL})
+        process = subprocess.Popen(
+            [*cli_command(), "batch", "run", str(source), "-o", str(out), "-j", "8"],
+            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
+        )  # fmt: skip
+        deadline = time.monotonic() + RUN_TIMEOUT
+        while (not out.exists() or out.stat().st_size == 0) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        process.send_signal(signum)
+        _, err = process.communicate(timeout=RUN_TIMEOUT)
+        assert process.returncode == code, err
+        written = records(out)  # whole lines only: nothing torn by a signal
+        assert 0 < len(written) < 400
+        assert "not sent" in summary(err.decode())
+        again = batch(str(source), "-o", str(out), "--resume", url=url, timeout=120)
+    assert again.code == 0, again.stderr
+    assert sorted(r["custom_id"] for r in records(out)) == sorted(f"q{i}" for i in range(400))
+
+
+def test_concurrency_and_rate_have_ranges(tmp_path: Path) -> None:
+    source = str(prompts(tmp_path / "in.jsonl", 1))
+    cases = [(["-j", "0"], "--concurrency takes 1 to"), (["--rate", "0"], "--rate takes"),
+             (["--rate", "nan"], "--rate takes"),
+             (["--endpoint", "embeddings"], "--endpoint takes chat or fim")]  # fmt: skip
+    for flags, fragment in cases:
+        result = batch(source, *flags, url="http://127.0.0.1:9")
+        assert result.code == 2 and fragment in result.stderr, (flags, result.stderr)
