@@ -22,6 +22,7 @@ import asyncio
 import json
 import signal
 import time
+from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -115,7 +116,8 @@ class Engine:
         self.tally = tally
         self.on_change = on_change
         self.window = max(64, 4 * sum(d.slots for d in deployments))
-        self._changed: asyncio.Condition | None = None
+        self._slot_waiters: deque[asyncio.Future[None]] = deque()  # for a free deployment
+        self._progress: asyncio.Future[None] | None = None  # the dispatcher, for the window
         self._finished: dict[int, Outcome] = {}  # ordered mode: finished, not yet written
         self._next_write = 0
         self._next_send_at = 0.0
@@ -128,7 +130,6 @@ class Engine:
 
     async def _run(self, requests: Iterator[Request]) -> None:
         loop = asyncio.get_running_loop()
-        self._changed = asyncio.Condition()
         for signum, error in ((signal.SIGINT, KeyboardInterrupt), (signal.SIGTERM, Terminated)):
             try:
                 loop.add_signal_handler(signum, self._stop_with, error())
@@ -146,13 +147,14 @@ class Engine:
         try:
             seq = 0
             for request in requests:
-                if self._stop is not None:
-                    break
                 await self._wait_for_room(seq)
                 if self._stop is not None:
                     break
                 await self._pace()
-                task = asyncio.create_task(self._one(request, seq))
+                taken = await self._take_deployment()
+                if taken is None:
+                    break
+                task = asyncio.create_task(self._one(request, seq, taken))
                 tasks.add(task)
                 task.add_done_callback(tasks.discard)
                 seq += 1
@@ -174,23 +176,46 @@ class Engine:
     def _stop_with(self, error: BaseException) -> None:
         if self._stop is None:
             self._stop = error
-        self._notify()
+        while self._slot_waiters:  # everyone waiting looks again, and sees the run stopped
+            self._wake(self._slot_waiters.popleft())
+        self._moved()
 
     async def _drain(self, tasks: set[asyncio.Task[None]]) -> None:
         """Wait for the requests in flight; once the run is stopped, for GRACE seconds."""
-        while tasks:
-            if self._stop is not None:
-                _, pending = await asyncio.wait(set(tasks), timeout=GRACE)
-                for task in pending:
-                    task.cancel()
-                await asyncio.gather(*pending, return_exceptions=True)
-                return
-            await self._wait_changed(None)
+        while tasks and self._stop is None:
+            stopped = asyncio.ensure_future(self._wait_for_stop())
+            await asyncio.wait({*tasks, stopped}, return_when=asyncio.FIRST_COMPLETED)
+            stopped.cancel()
+        if tasks:
+            _, pending = await asyncio.wait(set(tasks), timeout=GRACE)
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+
+    async def _wait_for_stop(self) -> None:
+        while self._stop is None:
+            await self._wait_for_progress()
 
     async def _wait_for_room(self, seq: int) -> None:
-        """Ordered: sending pauses while the window of unwritten records is full."""
+        """Sending pauses while the window is full (ordered: records not yet written; else
+        requests in flight)."""
         while self._stop is None and seq - self._next_write >= self.window:
-            await self._wait_changed(None)
+            await self._wait_for_progress()
+
+    async def _wait_for_progress(self) -> None:
+        self._progress = asyncio.get_running_loop().create_future()
+        await self._progress
+
+    def _moved(self) -> None:
+        """A record was written, or the run stopped: the dispatcher looks again."""
+        if self._progress is not None:
+            self._wake(self._progress)
+            self._progress = None
+
+    @staticmethod
+    def _wake(future: asyncio.Future[None]) -> None:
+        if not future.done():
+            future.set_result(None)
 
     async def _pace(self) -> None:
         """--rate: at most that many requests a second."""
@@ -204,12 +229,14 @@ class Engine:
             await asyncio.sleep(wait)
 
     # -- one request ----------------------------------------------------------------------------
-    async def _one(self, request: Request, seq: int) -> None:
+    async def _one(self, request: Request, seq: int, deployment: Deployment | None) -> None:
+        """Send one request (on `deployment`, whose slot it holds) until it is done."""
         attempts = 0
         while True:
-            deployment = await self._take_deployment()
             if deployment is None:
-                return  # the run stopped: this request is left to --resume
+                deployment = await self._take_deployment()
+                if deployment is None:
+                    return  # the run stopped: this request is left to --resume
             attempts += 1
             body = request.body
             if "model" not in body:  # the deployment's model, unless the line names one
@@ -221,15 +248,15 @@ class Engine:
             except CliError as exc:
                 outcome = Outcome(request.custom_id, None, None, exc, deployment.name, attempts)
             finally:
-                deployment.busy -= 1
+                self._release(deployment)
             wait = self._retry_wait(outcome, deployment, attempts)
             if wait is None:
                 break
-            self._notify()
             if wait > 0:
                 await asyncio.sleep(wait)
             if self._stop is not None:
                 return
+            deployment = None
         if outcome.ok:
             deployment.failures_in_row = 0
             deployment.done += 1
@@ -276,7 +303,8 @@ class Engine:
 
     async def _take_deployment(self) -> Deployment | None:
         """A deployment with a free slot (the least busy), waiting while none is; None when
-        the run stops."""
+        the run stops. Waiters are woken one at a time, as slots free."""
+        loop = asyncio.get_running_loop()
         while self._stop is None:
             now = time.monotonic()
             ready = [d for d in self.deployments if d.free(now)]
@@ -285,8 +313,23 @@ class Engine:
                 chosen.busy += 1
                 return chosen
             wake = [t for d in self.deployments for t in (d.paused_until, d.down_until) if t > now]
-            await self._wait_changed(min(wake) - now if wake else None)
+            waiter = loop.create_future()
+            self._slot_waiters.append(waiter)
+            timer = loop.call_later(min(wake) - now, self._wake, waiter) if wake else None
+            try:
+                await waiter
+            finally:
+                if timer is not None:
+                    timer.cancel()
         return None
+
+    def _release(self, deployment: Deployment) -> None:
+        deployment.busy -= 1
+        while self._slot_waiters:
+            waiter = self._slot_waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                return
 
     def _outcome(
         self, request: Request, answer: Answer, deployment: Deployment, attempts: int
@@ -324,32 +367,13 @@ class Engine:
                 self.writer.write(self._finished.pop(self._next_write))
                 self._next_write += 1
         self.on_change()
-        self._notify()
+        self._moved()
 
     def _flush_all(self) -> None:
         """When the run stops: what finished after a gap is written too (--resume keys on
         custom_id, not on order)."""
         for seq in sorted(self._finished):
             self.writer.write(self._finished.pop(seq))
-
-    # -- waking up ------------------------------------------------------------------------------
-    def _notify(self) -> None:
-        if self._changed is None:
-            return
-
-        async def notify(changed: asyncio.Condition) -> None:
-            async with changed:
-                changed.notify_all()
-
-        asyncio.get_running_loop().create_task(notify(self._changed))
-
-    async def _wait_changed(self, timeout: float | None) -> None:
-        assert self._changed is not None
-        async with self._changed:
-            try:
-                await asyncio.wait_for(self._changed.wait(), timeout)
-            except asyncio.TimeoutError:
-                pass
 
 
 def _decode(answer: Answer) -> Any:

@@ -57,9 +57,16 @@ class Defaults:
 
 
 def parse(
-    text: str, number: int, endpoint: str, *, plain: bool, defaults: Defaults | None = None
+    text: str,
+    number: int,
+    endpoint: str,
+    *,
+    plain: bool,
+    defaults: Defaults | None = None,
+    checked: bool = False,
 ) -> Request | None:
-    """The request of one line (None for a blank line), or LineProblem."""
+    """The request of one line (None for a blank line), or LineProblem. `checked`: the line
+    was checked before (the second reading skips the body's checks)."""
     defaults = defaults or Defaults()
     if plain:
         prompt = text.rstrip("\r\n")
@@ -84,7 +91,7 @@ def parse(
             "(the short form)"
         )
     body = {**{k: v for k, v in defaults.sampling.items() if k not in body}, **body}
-    problems = body_problems(endpoint, body)
+    problems = [] if checked else body_problems(endpoint, body)
     if problems:
         raise LineProblem("; ".join(problems[:3]))
     return Request(number, str(number) if custom_id is None else custom_id, body)
@@ -265,7 +272,8 @@ def requests(
     """The checked input's requests, in order, read again as they are needed."""
     with open(checked.path, "rb") as handle:
         for number, raw in enumerate(_lines(handle, str(checked.path)), start=1):
-            request = parse(raw.decode("utf-8"), number, endpoint, plain=plain, defaults=defaults)
+            text = raw.decode("utf-8")
+            request = parse(text, number, endpoint, plain=plain, defaults=defaults, checked=True)
             if request is not None:
                 yield request
 
