@@ -598,6 +598,119 @@ def bench_memory(quick: bool) -> None:
     table.print()
 
 
+def _batch_input(path: Path, count: int) -> Path:
+    with path.open("w") as out:
+        for i in range(count):
+            body = {"messages": [{"role": "user", "content": f"Question {i}"}]}
+            out.write(json.dumps({"custom_id": str(i), "body": body}) + "\n")
+    return path
+
+
+def _run_measured(argv: list[str], env: dict[str, str] | None = None) -> tuple[float, float, int]:
+    """(wall seconds, CPU seconds (user + system), peak RSS in KiB) of one command."""
+    started = time.perf_counter()
+    process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL, env=env)  # fmt: skip
+    _, status, usage = os.wait4(process.pid, 0)
+    process.returncode = 0
+    if status != 0:
+        raise RuntimeError(f"{argv[:3]} failed with status {status}")
+    return time.perf_counter() - started, usage.ru_utime + usage.ru_stime, int(usage.ru_maxrss)
+
+
+BATCH_REFERENCES = {
+    "httpx.AsyncClient script": "batch_httpx_async.py",
+    "httpx-aiohttp script": "batch_httpx_aiohttp.py",
+    "aiohttp script": "batch_aiohttp.py",
+}
+
+
+def bench_batch(quick: bool) -> None:
+    """batch run against the stand-in at 64 concurrent requests, beside minimal scripts
+    sending the same requests (alternated): CPU a request with no delay; requests a second
+    with 0.2 s of latency; peak memory, large input against small."""
+    j = "64"
+    count = 2000 if quick else 20000
+    rounds = 1 if quick else 3
+    env = {**os.environ, "OUTSCALE_MODEL_NAME": MODEL}
+    with tempfile.TemporaryDirectory() as folder:
+        source = _batch_input(Path(folder) / "in.jsonl", count)
+        out = str(Path(folder) / "out.jsonl")
+        cpu: dict[str, list[float]] = {name: [] for name in ["outscale-cli batch run",
+                                                             *BATCH_REFERENCES]}  # fmt: skip
+        with stand_in() as url:
+            env["OUTSCALE_SERVER_URL"] = url
+            commands = {
+                "outscale-cli batch run": [CLI, "batch", "run", str(source), "-j", j,
+                                           "--unordered", "-o", out],
+                **{name: reference(script, url, MODEL, str(count), j)
+                   for name, script in BATCH_REFERENCES.items()},
+            }  # fmt: skip
+            for round_no in range(rounds):
+                names = list(commands) if round_no % 2 == 0 else list(reversed(commands))
+                for name in names:
+                    cpu[name].append(_run_measured(commands[name], env)[1] / count)
+        table = Table(
+            f"batch: {count:,} requests, -j 64, no delay: client CPU a request (µs)",
+            ["command", "CPU a request", "ours / it", "goal", ""],
+        )
+        ours = statistics.median(cpu["outscale-cli batch run"])
+        table.add("outscale-cli batch run", f"{ours * 1e6:.0f}", "", "", "")
+        for name in BATCH_REFERENCES:
+            theirs = statistics.median(cpu[name])
+            goal = name == "httpx-aiohttp script"
+            table.add(name, f"{theirs * 1e6:.0f}", f"{ours / theirs:.2f}x",
+                      "<= 1.3x" if goal else "(context)",
+                      verdict(ours / theirs, 1.3) if goal else "")  # fmt: skip
+        table.print()
+
+        slow = 500 if quick else 5000
+        source = _batch_input(Path(folder) / "slow.jsonl", slow)
+        ideal = 64 / 0.2
+        rates: dict[str, float] = {}
+        with stand_in("--latency", "0.2") as url:
+            env["OUTSCALE_SERVER_URL"] = url
+            runs = {
+                "outscale-cli batch run": [CLI, "batch", "run", str(source), "-j", j,
+                                           "--unordered", "-o", out],
+                "httpx-aiohttp script": reference("batch_httpx_aiohttp.py", url, MODEL,
+                                                  str(slow), j),
+                "aiohttp script": reference("batch_aiohttp.py", url, MODEL, str(slow), j),
+            }  # fmt: skip
+            for name, argv in runs.items():
+                rates[name] = slow / _run_measured(argv, env)[0]
+        table = Table(
+            f"batch: {slow:,} requests, -j 64, 0.2 s latency: requests/s (ideal {ideal:.0f})",
+            ["command", "requests/s", "of the ideal", "goal", ""],
+        )
+        for name, rate in rates.items():
+            share = rate / ideal
+            mine = name.startswith("outscale")
+            table.add(name, f"{rate:.0f}", f"{share:.0%}", ">= 90%" if mine else "(context)",
+                      ("met" if share >= 0.9 else "NOT met") if mine else "")  # fmt: skip
+        table.print()
+
+        small, large = (2000, 20000) if quick else (10000, 1_000_000)
+        peaks = {}
+        with stand_in() as url:
+            env["OUTSCALE_SERVER_URL"] = url
+            for size in (small, large):
+                path = _batch_input(Path(folder) / f"m{size}.jsonl", size)
+                argv = [CLI, "batch", "run", str(path), "-j", j, "--unordered", "-o", out]
+                peaks[size] = _run_measured(argv, env)[2] / 1024
+                path.unlink()
+        ratio_mem = peaks[large] / peaks[small]
+        table = Table(
+            "batch: peak memory (max RSS, MiB), --unordered, against the stand-in",
+            ["input", "peak", "ratio", "goal", ""],
+        )
+        table.add(f"{small:,} lines", f"{peaks[small]:.1f}", "", "", "")
+        table.add(f"{large:,} lines", f"{peaks[large]:.1f}", f"{ratio_mem:.2f}x",
+                  "< 100 MiB, <= 1.2x",
+                  verdict(ratio_mem, 1.2) if peaks[large] < 100 else "NOT met")  # fmt: skip
+        table.print()
+
+
 BENCHMARKS: dict[str, Callable[[bool], None]] = {
     "startup": bench_startup,
     "request": bench_request,
@@ -605,6 +718,7 @@ BENCHMARKS: dict[str, Callable[[bool], None]] = {
     "render": bench_render,
     "latency": bench_latency,
     "memory": bench_memory,
+    "batch": bench_batch,
 }
 
 

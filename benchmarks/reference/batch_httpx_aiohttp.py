@@ -1,5 +1,6 @@
-"""Reference: a minimal batch on httpx with aiohttp's engine (httpx-aiohttp): COUNT chat requests, CONCURRENCY at a
-time, one JSON line per answer on stdout. Usage: URL MODEL COUNT CONCURRENCY"""
+"""Reference: a minimal batch on httpx with aiohttp's engine (httpx-aiohttp): COUNT chat
+requests, CONCURRENCY at a time, one JSON line per answer on stdout.
+Usage: URL MODEL COUNT CONCURRENCY"""
 
 import asyncio
 import json
