@@ -25,7 +25,7 @@ import uuid
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
@@ -36,6 +36,9 @@ from outscale_cli.mock.answers import (
     fim_text,
 )
 from outscale_cli.wire import CHAT_FIELDS, FIM_FIELDS
+
+if TYPE_CHECKING:
+    from outscale_cli.mock.batch_service import BatchService
 
 DEFAULT_MODELS = ("small-2409", "codestral-2405", "ministral-8b-2410")
 RANGES = {
@@ -53,6 +56,7 @@ class MockConfig:
     pace: float = 0.0  # seconds between streamed tokens
     length: int | None = None  # answer length in tokens (the synthetic text is padded or cut)
     latency: float = 0.0  # seconds before each completion's answer starts
+    batch_pace: float = 0.01  # batch service: seconds a job spends on each of its lines
     jitter: float = 0.0  # plus a random delay up to this many seconds
     fail_status: int | None = None  # answer completions and /v1/models with this status...
     fail_times: int | None = None  # ...this many times (None: always)
@@ -171,6 +175,19 @@ class StandIn:
         self.config = config
         self.prefix = prefix.rstrip("/")  # a gateway serving the deployment under a prefix
         self.records: list[Record] = []
+        self._batch: BatchService | None = None  # Mistral's files and batch jobs, on first use
+
+    @property
+    def batch(self) -> BatchService:
+        if self._batch is None:
+            from outscale_cli.mock.batch_service import BatchService
+
+            self._batch = BatchService(self)
+        return self._batch
+
+    def close(self) -> None:
+        if self._batch is not None:
+            self._batch.close()
 
     def app(self) -> web.Application:
         app = web.Application(client_max_size=MAX_BODY, middlewares=[self._edge])
@@ -180,7 +197,8 @@ class StandIn:
     @web.middleware
     async def _edge(self, request: web.Request, handler: Any) -> web.StreamResponse:
         """Record the request, log it, check the key: what every route shares."""
-        body = await request.read() if request.can_read_body else b""
+        streamed = request.content_type.startswith("multipart/")  # an upload: read as it comes
+        body = await request.read() if request.can_read_body and not streamed else b""
         headers = {k.lower(): v for k, v in request.headers.items()}
         self.records.append(
             Record(request.method, request.path_qs, headers, body, time.monotonic())
@@ -205,6 +223,8 @@ class StandIn:
                 return _json(404, {"detail": "Not Found"})
             path = path[len(self.prefix) :]
         route = path.rstrip("/")
+        if route.startswith(("/v1/files", "/v1/batch/jobs")):
+            return await self.batch.handle(request, route)
         if request.method == "GET":
             if route == "/v1/models" and not self.config.no_models:
                 if self.config.take_failure():  # a failing deployment fails here too
@@ -288,50 +308,13 @@ class StandIn:
     async def _answer(
         self, request: web.Request, body: dict[str, Any], chat: bool
     ) -> web.StreamResponse:
-        model = body["model"]
-        prefix = None
-        if chat:
-            last = body["messages"][-1]
-            if last.get("role") == "assistant" and last.get("prefix"):
-                prefix = str(last.get("content") or "")
-            text = chat_text(body, model)
-        else:
-            text = fim_text(body)
-        max_tokens = body.get("max_tokens")
-        pieces, finish = answer_tokens(
-            text,
-            prefix=prefix,
-            length=self.config.length,
-            max_tokens=max_tokens if isinstance(max_tokens, int) else None,
-        )
-        prompt_tokens = count_prompt_tokens(body)
-        usage = {
-            "prompt_tokens": prompt_tokens,
-            "completion_tokens": len(pieces),
-            "total_tokens": prompt_tokens + len(pieces),
-        }
-        ident = uuid.uuid4().hex
-        created = int(time.time())
+        answer = Answer.of(body, chat, self.config.length)
         if body.get("stream"):
-            return await self._stream(request, ident, created, model, pieces, finish, usage)
-        return _json(
-            200,
-            {
-                "id": ident,
-                "object": "chat.completion",
-                "created": created,
-                "model": model,
-                "usage": usage,
-                "choices": [
-                    {
-                        "index": 0,
-                        "message": {"role": "assistant", "content": "".join(pieces),
-                                    "tool_calls": None},
-                        "finish_reason": finish,
-                    }
-                ],
-            },
-        )  # fmt: skip
+            return await self._stream(
+                request, answer.ident, answer.created, answer.model, answer.pieces,
+                answer.finish, answer.usage,
+            )  # fmt: skip
+        return _json(200, answer.whole())
 
     async def _stream(
         self,
@@ -414,6 +397,62 @@ class StandIn:
         return _json(status, payload, headers)
 
 
+@dataclass
+class Answer:
+    """The stand-in's answer to a valid request, before it is sent whole or streamed."""
+
+    ident: str
+    created: int
+    model: str
+    pieces: list[str]
+    finish: str
+    usage: dict[str, int]
+
+    @classmethod
+    def of(cls, body: dict[str, Any], chat: bool, length: int | None) -> Answer:
+        model = body["model"]
+        prefix = None
+        if chat:
+            last = body["messages"][-1]
+            if last.get("role") == "assistant" and last.get("prefix"):
+                prefix = str(last.get("content") or "")
+            text = chat_text(body, model)
+        else:
+            text = fim_text(body)
+        max_tokens = body.get("max_tokens")
+        pieces, finish = answer_tokens(
+            text,
+            prefix=prefix,
+            length=length,
+            max_tokens=max_tokens if isinstance(max_tokens, int) else None,
+        )
+        prompt_tokens = count_prompt_tokens(body)
+        usage = {
+            "prompt_tokens": prompt_tokens,
+            "completion_tokens": len(pieces),
+            "total_tokens": prompt_tokens + len(pieces),
+        }
+        return cls(uuid.uuid4().hex, int(time.time()), model, pieces, finish, usage)
+
+    def whole(self) -> dict[str, Any]:
+        """The non-streamed response."""
+        return {
+            "id": self.ident,
+            "object": "chat.completion",
+            "created": self.created,
+            "model": self.model,
+            "usage": self.usage,
+            "choices": [
+                {
+                    "index": 0,
+                    "message": {"role": "assistant", "content": "".join(self.pieces),
+                                "tool_calls": None},
+                    "finish_reason": self.finish,
+                }
+            ],
+        }  # fmt: skip
+
+
 def _abort(request: web.Request) -> None:
     """Drop the connection mid-stream: no [DONE], no final chunk."""
     transport = request.transport
@@ -467,9 +506,13 @@ class MockServer:
         self._thread.start()
         return self
 
+    async def _shutdown(self) -> None:
+        self.stand_in.close()  # in the loop's own thread: its jobs are its tasks
+        await self._runner.cleanup()
+
     def stop(self) -> None:
         if self._thread is not None:
-            done = asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop)
+            done = asyncio.run_coroutine_threadsafe(self._shutdown(), self._loop)
             try:
                 done.result(timeout=5)
             except Exception:  # noqa: BLE001 - stopping: what is left goes with the loop
@@ -478,7 +521,7 @@ class MockServer:
             self._thread.join(timeout=5)
             self._thread = None
         else:
-            self._loop.run_until_complete(self._runner.cleanup())
+            self._loop.run_until_complete(self._shutdown())
         self._loop.close()
 
     def __enter__(self) -> MockServer:
