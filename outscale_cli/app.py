@@ -86,7 +86,7 @@ def report(exc: BaseException, debug: bool, as_json: bool = False) -> int:
             ExitStatus.INTERRUPTED,
             ExitStatus.TERMINATED,
         ):
-            env.error(exc.message, None, exc)
+            env.error(exc.message, exc.hint, exc)  # a hint only when there is more to do
             return exc.status
         if isinstance(exc, CliError):
             env.error(exc.message, exc.hint, exc)

@@ -21,7 +21,7 @@ import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, BinaryIO
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx
@@ -337,9 +337,29 @@ class Client(_Http):
         self._http.close()
 
     # -- requests -------------------------------------------------------------------------
-    def get_json(self, path: str) -> Any:
-        response = self._send("GET", path, None, stream=False)
+    def get_json(self, path: str, params: dict[str, Any] | None = None) -> Any:
+        response = self._send("GET", path, None, stream=False, params=params)
         return _decode_json(response.content, "response")
+
+    def upload(self, path: str, upload: Upload) -> dict[str, Any]:
+        """POST a file as multipart/form-data (its part `file`, then `fields`), streamed."""
+        response = self._send("POST", path, None, stream=False, upload=upload)
+        data = _decode_json(response.content, "response")
+        if not isinstance(data, dict):
+            raise BadResponse("undecodable response: a JSON value that is not an object")
+        return data
+
+    def download(self, path: str, into: BinaryIO) -> int:
+        """GET raw bytes into `into`, as they come; returns how many."""
+        response = self._send("GET", path, None, stream=True)
+        count = 0
+        try:
+            for chunk in StreamedAnswer(response, self).chunks():
+                into.write(chunk)
+                count += len(chunk)
+        finally:
+            response.close()
+        return count
 
     def post_json(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
         response = self._send("POST", path, body, stream=False)
@@ -368,6 +388,8 @@ class Client(_Http):
         *,
         stream: bool,
         events: bool = False,
+        params: dict[str, Any] | None = None,
+        upload: Upload | None = None,
     ) -> Any:
         url = self.url(path)
         content = None
@@ -381,10 +403,20 @@ class Client(_Http):
             if content is not None and self._env.debug:  # not decoded for nothing
                 self._env.debug_line(f"request body: {content.decode()}")
             started = time.perf_counter()
+            opened = None
             try:
-                request = self._http.build_request(
-                    method, url, content=content, headers=headers, timeout=self._timeouts()
-                )
+                if upload is None:
+                    request = self._http.build_request(
+                        method, url, content=content, headers=headers, params=params,
+                        timeout=self._timeouts(),
+                    )  # fmt: skip
+                else:  # opened again at each attempt: streamed from disk, never whole in memory
+                    opened = open(upload.path, "rb")  # noqa: SIM115 - closed below
+                    files = {"file": (upload.filename, opened, "application/octet-stream")}
+                    request = self._http.build_request(
+                        method, url, files=files, data=upload.fields, headers=headers,
+                        timeout=self._timeouts(),
+                    )  # fmt: skip
                 response = self._http.send(request, stream=stream)
             except httpx.HTTPError as exc:
                 error = self.map_error(exc, started=False)
@@ -396,6 +428,11 @@ class Client(_Http):
             except CliError as refused:  # --max-time already spent
                 refused.retries = attempt
                 raise
+            except OSError as exc:  # the file to upload
+                raise ConfigError(f"cannot read {upload.path if upload else url}: {exc}") from None
+            finally:
+                if opened is not None:
+                    opened.close()
             elapsed_ms = (time.perf_counter() - started) * 1000
             self._env.debug_line(
                 f"<- {response.status_code} {response.reason_phrase} in {elapsed_ms:.0f} ms"
@@ -516,6 +553,15 @@ def _decode_json(raw: bytes, what: str) -> Any:
     except ValueError:
         snippet = raw[:80].decode("utf-8", "replace")
         raise BadResponse(f"undecodable {what}: not JSON ({snippet!r})") from None
+
+
+@dataclass(frozen=True)
+class Upload:
+    """A file to send as multipart/form-data: its part `file` (named `filename`), plus fields."""
+
+    path: str
+    filename: str
+    fields: dict[str, str]
 
 
 # -- a batch's client ---------------------------------------------------------------------------

@@ -39,6 +39,8 @@ class Outcome:
     text: str | None = None  # --answers: the answer's text
     finish_reason: str | None = None
     usage: dict[str, Any] | None = None
+    origin: dict[str, Any] | None = None  # our key instead of profile and attempts (a job's)
+    record_id: str | None = None  # the id the record already has (a job's output)
 
     @property
     def ok(self) -> bool:
@@ -50,11 +52,11 @@ def mistral_record(outcome: Outcome, record_id: str) -> dict[str, Any]:
     if outcome.status is not None:
         response = {"status_code": outcome.status, "body": outcome.body}
     return {
-        "id": record_id,
+        "id": outcome.record_id or record_id,
         "custom_id": outcome.custom_id,
         "response": response,
         "error": _error(outcome.error),
-        "outscale": {"profile": outcome.profile, "attempts": outcome.attempts},
+        "outscale": outcome.origin or {"profile": outcome.profile, "attempts": outcome.attempts},
     }
 
 
@@ -121,7 +123,12 @@ class Writer:
             record = answer_record(outcome)
         else:
             record = mistral_record(outcome, f"batch-{self._run_id}-{self._count}")
-        line = (json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n").encode()
+        self.write_raw(
+            (json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n").encode()
+        )
+
+    def write_raw(self, line: bytes) -> None:
+        """One whole line, in one write(2) (looped only if the kernel takes part of it)."""
         view = memoryview(line)
         while view:
             try:

@@ -32,6 +32,14 @@ def mock_server(
         float,
         typer.Option("--jitter", metavar="SECONDS", help="...plus a random delay up to this"),
     ] = 0.0,
+    batch_pace: Annotated[
+        float,
+        typer.Option(
+            "--batch-pace",
+            metavar="SECONDS",
+            help="Batch service: seconds a job spends on each line",
+        ),
+    ] = 0.01,
     length: Annotated[
         Optional[int],  # noqa: UP045
         typer.Option("--length", metavar="TOKENS", help="Pad or cut answers to this many tokens"),
@@ -94,6 +102,7 @@ def mock_server(
 
     env = Environment.from_process()
     check_knobs(port=port, pace=pace, length=length, latency=latency, jitter=jitter,
+                batch_pace=batch_pace,
                 fail_status=fail_status, fail_times=fail_times,
                 break_after=break_after)  # fmt: skip
     key = None
@@ -109,6 +118,7 @@ def mock_server(
         length=length,
         latency=latency,
         jitter=jitter,
+        batch_pace=batch_pace,
         fail_status=fail_status,
         fail_times=fail_times,
         retry_after=retry_after,

@@ -189,11 +189,14 @@ class BatchService:
                 ident = str(uuid.uuid4())
                 path = os.path.join(self.folder, ident)
                 size = lines = 0
+                last = b"\n"
                 with open(path, "wb") as out:
                     while chunk := await part.read_chunk(64 * 1024):  # type: ignore[union-attr]
                         out.write(chunk)
                         size += len(chunk)
                         lines += chunk.count(b"\n")
+                        last = chunk[-1:]
+                lines += last != b"\n"  # a last line without its newline counts too
                 filename = getattr(part, "filename", None) or "upload.jsonl"
                 stored = StoredFile(ident, filename, path, size, lines, int(time.time()))
             elif name:

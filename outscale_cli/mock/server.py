@@ -100,6 +100,7 @@ def check_knobs(
     length: int | None = None,
     latency: float = 0.0,
     jitter: float = 0.0,
+    batch_pace: float = 0.01,
     fail_status: int | None = None,
     fail_times: int | None = None,
     break_after: int | None = None,
@@ -116,6 +117,7 @@ def check_knobs(
     need(0 <= pace <= 60, "--pace", "seconds from 0 to 60", pace)  # also refuses nan
     need(0 <= latency <= 600, "--latency", "seconds from 0 to 600", latency)
     need(0 <= jitter <= 600, "--jitter", "seconds from 0 to 600", jitter)
+    need(0 <= batch_pace <= 60, "--batch-pace", "seconds from 0 to 60", batch_pace)
     if length is not None:
         need(0 <= length <= 10_000_000, "--length", "tokens from 0 to 10,000,000", length)
     if fail_status is not None:
