@@ -16,6 +16,7 @@ from outscale_cli.commands.chat import chat
 from outscale_cli.commands.completion import COMPLETE_VAR, completion
 from outscale_cli.commands.config import app as config_app
 from outscale_cli.commands.fim import fim
+from outscale_cli.commands.history import app as history_app
 from outscale_cli.commands.mock_server import mock_server
 from outscale_cli.commands.models import models
 from outscale_cli.commands.ping import ping
@@ -185,4 +186,5 @@ app.command("ping", short_help="Check the server and its model (CI check).")(pin
 app.command("mock-server", short_help="Run the built-in stand-in deployment.")(mock_server)
 app.add_typer(config_app, name="config", short_help="Manage profiles in the config file.")
 app.add_typer(batch_app, name="batch", short_help="Run a file of requests, resumably.")
+app.add_typer(history_app, name="history", short_help="What was asked and answered.")
 app.command("completion", short_help="Print the shell completion script.")(completion)

@@ -90,6 +90,16 @@ def parse_toml(text: str, path: Path) -> dict[str, Any]:
         ) from None
 
 
+def read_top(path: Path) -> dict[str, Any]:
+    """The file's top-level values as written, unchecked (no pydantic): {} when there is no
+    file or it cannot be read (the settings, read next, check it and say why)."""
+    try:
+        text = read_text(path)
+        return parse_toml(text, path) if text is not None else {}
+    except ConfigError:
+        return {}
+
+
 def read_names(path: Path) -> dict[str, dict[str, Any]]:
     """The profiles' tables as written, for completion, which must stay as light as --help:
     no pydantic, so values are not checked; a file with a mistake seen without them (an
@@ -99,7 +109,7 @@ def read_names(path: Path) -> dict[str, dict[str, Any]]:
         return {}
     data = parse_toml(text, path)
     profiles = data.get("profiles", {})
-    if set(data) - {"default_profile", "profiles"} or not isinstance(profiles, dict):
+    if set(data) - {"default_profile", "history", "profiles"} or not isinstance(profiles, dict):
         raise ConfigError(f"{path}: not a config file of profiles")
     for name, table in profiles.items():
         if not isinstance(table, dict) or set(table) - set(PROFILE_KEYS):
@@ -142,6 +152,7 @@ class Config:
     default_profile: str | None = None
     profiles: dict[str, dict[str, Any]] = field(default_factory=dict)  # checked values
     locate: Locator | None = None
+    history: bool | None = None  # `history = false`: exchanges are not recorded
 
     def profile(self, name: str) -> dict[str, Any]:
         if name not in self.profiles:
@@ -229,6 +240,7 @@ def check_text(text: str, path: Path) -> Config:
             f"which is not a profile (known: {known})"
         )
     config.default_profile = default
+    config.history = checked.history
     for name, values in config.profiles.items():
         if "api_key" in values and _readable_by_others(path):
             raise ConfigError(
@@ -255,7 +267,8 @@ def _file_error(config: Config, error: Mapping[str, Any]) -> str:
     if len(loc) == 1 and loc[0] == "default_profile":
         return f"{at}: default_profile: expected the name of a profile, as a string"
     if len(loc) == 1:
-        return f"{at}: unknown key {loc[0]!r}: expected 'default_profile' or [profiles.NAME] tables"
+        expected = "'default_profile', 'history' or [profiles.NAME] tables"
+        return f"{at}: unknown key {loc[0]!r}: expected {expected}"
     name = loc[1]
     if "[key]" in error["loc"]:
         return f"{at}: {name!r} is not a profile name: {error['ctx']['error']}"

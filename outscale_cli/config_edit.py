@@ -266,3 +266,21 @@ def set_default(path: Path, name: str) -> None:
             raise ConfigError(f"unknown profile {name!r} (known: {known})")
         _set_default(document, name)
         _save(path, target, document)
+
+
+def set_history(path: Path, recording: bool) -> None:
+    """`history = false` at the top of the file (off); on removes it (recording is the
+    default)."""
+    with locked(path) as target:
+        document = _load_document(target)
+        if recording:
+            if "history" not in document:
+                return
+            del document["history"]
+        elif document.get("history") is False:
+            return
+        elif "history" in document:
+            _set_key(document, "history", False)
+        else:
+            document["history"] = False  # tomlkit puts a new plain key before the tables
+        _save(path, target, document)

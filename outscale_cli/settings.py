@@ -248,6 +248,7 @@ class ConfigFile(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, defer_build=True)
 
     default_profile: Optional[str] = None  # noqa: UP045
+    history: Optional[bool] = None  # noqa: UP045 - false: exchanges are not recorded
     profiles: dict[ProfileName, Profile] = Field(default_factory=dict)
 
 

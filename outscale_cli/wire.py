@@ -86,9 +86,11 @@ def chat_body(
     prefix: str | None,
     sampling: Sampling,
     stream: bool,
+    earlier: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    messages: list[dict[str, Any]] = []
-    if system:
+    """`earlier`: the messages of the conversation so far (their system message included)."""
+    messages: list[dict[str, Any]] = list(earlier or [])
+    if system and not earlier:
         messages.append({"role": "system", "content": system})
     messages.append({"role": "user", "content": prompt})
     if prefix:

@@ -9,15 +9,25 @@ of a name that is not loopback into the resolver's own "unknown host" error, in-
 
 from __future__ import annotations
 
+import atexit
 import ipaddress
 import os
+import shutil
 import socket
+import tempfile
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 _LOOPBACK_NAMES = {"localhost", "localhost.localdomain", "ip6-localhost"}
+
+# No test writes the history (or anything else) into the real user's data folder: the
+# platform's user data folder is a temporary one, for this process and those it starts.
+os.environ["XDG_DATA_HOME"] = tempfile.mkdtemp(prefix="outscale-tests-data-")
+atexit.register(shutil.rmtree, os.environ["XDG_DATA_HOME"], True)
+for _name in ("OUTSCALE_HISTORY", "OUTSCALE_NO_HISTORY"):
+    os.environ.pop(_name, None)
 
 # The processes the tests start (the CLI, servers) get the same guard: tests/guard holds a
 # sitecustomize module that every Python process loads from PYTHONPATH.

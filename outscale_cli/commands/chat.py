@@ -91,11 +91,28 @@ def chat(
     plain: Annotated[
         bool, typer.Option("--plain", help="No Markdown rendering on a terminal")
     ] = False,
+    continue_: Annotated[
+        bool, typer.Option("--continue", "-c", help="Continue the last conversation")
+    ] = False,
+    cid: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option("--cid", metavar="ID|NAME", help="Continue this conversation"),
+    ] = None,
+    name: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option("--name", metavar="NAME", help="Start a conversation with this name"),
+    ] = None,
+    no_log: Annotated[bool, typer.Option("--no-log", help="Do not record this exchange")] = False,
+    interactive: Annotated[
+        bool, typer.Option("--interactive", "-i", help="An interactive session (a terminal)")
+    ] = False,
     *,
     conn: Connection,
 ) -> None:
     """Ask a question and print the answer (streamed, Markdown on a terminal)."""
-    from outscale_cli.commands.run import Output, complete, session
+    from dataclasses import replace
+
+    from outscale_cli.commands.run import Output, conversation_of, session, turn_in
     from outscale_cli.console import Environment
     from outscale_cli.inputs import (
         Source,
@@ -107,6 +124,7 @@ def chat(
         read_stdin,
         stdin_available,
     )
+    from outscale_cli.recording import with_system
     from outscale_cli.wire import Sampling, chat_body, response_format
 
     env = Environment.from_process(debug=conn.debug)
@@ -126,6 +144,20 @@ def chat(
         response_format=response_format(json_mode, json_schema, max_input_bytes),
     )
     sampling.check()
+    recorder, continued = conversation_of(
+        env, conn, continue_=continue_, cid=cid, name=name, no_log=no_log
+    )
+    if continued is not None:
+        if conn.model is None and continued.model:
+            conn = replace(conn, model=continued.model)  # its model, unless given again
+        continued.messages = with_system(continued.messages, system)
+    if interactive:
+        from outscale_cli.repl import run_session
+
+        terminal = Output(stream=stream, plain=plain, show_thinking=show_thinking)
+        run_session(env, conn, sampling=sampling, system=system, recorder=recorder,
+                    continued=continued, out=terminal)  # fmt: skip
+        return
     files = file or []
     sources = [read_file(path, env, max_input_bytes) for path in files]
     if "-" not in files and stdin_available(env, no_stdin):
@@ -145,6 +177,7 @@ def chat(
     )
     with session(env, conn, command="chat") as s:
         body = chat_body(
-            s.model(), text, system=system, prefix=prefix, sampling=sampling, stream=stream
-        )
-        complete(s, "chat/completions", body, out)
+            s.model(), text, system=system, prefix=prefix, sampling=sampling, stream=stream,
+            earlier=continued.messages if continued else None,
+        )  # fmt: skip
+        turn_in(s, "chat", body, text, out, recorder, continuing=continued is not None)

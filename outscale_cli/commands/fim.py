@@ -67,11 +67,12 @@ def fim(
     stream: Stream = True,
     json_output: JsonOutput = False,
     usage: Usage = False,
+    no_log: Annotated[bool, typer.Option("--no-log", help="Do not record this exchange")] = False,
     *,
     conn: Connection,
 ) -> None:
     """Complete code between a prompt and a suffix; prints exactly the completion."""
-    from outscale_cli.commands.run import Output, complete, session
+    from outscale_cli.commands.run import Output, conversation_of, session, turn_in
     from outscale_cli.console import Environment
     from outscale_cli.errors import UsageError
     from outscale_cli.inputs import (
@@ -124,6 +125,7 @@ def fim(
         )
 
     out = Output(stream=stream, json=json_output, usage=usage, markdown=False)
+    recorder, _ = conversation_of(env, conn, no_log=no_log)
     with session(env, conn, command="fim") as s:
         body = fim_body(s.model(), text, suffix=suffix, sampling=sampling, stream=stream)
-        complete(s, "fim/completions", body, out)
+        turn_in(s, "fim", body, text, out, recorder)

@@ -241,8 +241,22 @@ def make_writer(env: Environment, out: Output) -> Writer:
     return writer
 
 
-def complete(s: Session, route: str, body: dict[str, Any], out: Output) -> None:
-    """Send one completion request and render its answer as it arrives."""
+@dataclass
+class Turn:
+    """One answer as it arrives: what the history records, even when it is interrupted."""
+
+    completion: Any = None  # stream.Completion, filled as the answer arrives
+    started: float = 0.0  # time.perf_counter() when the request was sent
+    first_token: float | None = None  # seconds to the first token of any kind...
+    first_kind: str = "answer"  # ...and which: reasoning models think before they answer
+    total: float | None = None  # seconds, once the answer has ended
+
+
+def complete(
+    s: Session, route: str, body: dict[str, Any], out: Output, turn: Turn | None = None
+) -> None:
+    """Send one completion request and render its answer as it arrives (kept in `turn` when
+    given, for the history)."""
     from outscale_cli.errors import BadResponse
     from outscale_cli.render import ThinkingWriter, usage_line
     from outscale_cli.stream import (
@@ -253,19 +267,18 @@ def complete(s: Session, route: str, body: dict[str, Any], out: Output) -> None:
     )
 
     env = s.env
-    completion = Completion(keep_text=out.json)  # the text is needed only to print it whole
+    keep_text = out.json or turn is not None  # to print it whole, or to record it
+    turn = turn or Turn()
+    completion = turn.completion = Completion(keep_text=keep_text)
     writer = None if out.json else make_writer(env, out)
     thinking = ThinkingWriter(env) if out.show_thinking else None
     raw: dict[str, Any] | None = None
-    started = time.perf_counter()
-    first_token: float | None = None  # seconds to the first token of any kind...
-    first_kind = "answer"  # ...and which: reasoning models think before they answer
+    started = turn.started = time.perf_counter()
 
     def emit(delta: Delta) -> None:
-        nonlocal first_token, first_kind
-        if first_token is None:
-            first_token = time.perf_counter() - started
-            first_kind = "answer" if delta.text else "thinking"
+        if turn.first_token is None:
+            turn.first_token = time.perf_counter() - started
+            turn.first_kind = "answer" if delta.text else "thinking"
         if delta.thinking and thinking is not None:
             thinking.write(delta.thinking)
         if delta.text:
@@ -300,12 +313,12 @@ def complete(s: Session, route: str, body: dict[str, Any], out: Output) -> None:
             thinking.close()
         if writer is not None:
             writer.finish()
-    total = time.perf_counter() - started
+        turn.total = time.perf_counter() - started
     if out.json:
         env.out(json.dumps(raw or completion.to_response(), ensure_ascii=False, indent=2) + "\n")
     if out.usage:
-        shown = first_token if out.stream else None
-        env.info(usage_line(completion.usage, shown, total, first_kind))
+        shown = turn.first_token if out.stream else None
+        env.info(usage_line(completion.usage, shown, turn.total, turn.first_kind))
     end_of_answer(env, completion.finish_reason, body, out)
 
 
@@ -328,3 +341,96 @@ def end_of_answer(env: Environment, reason: str | None, body: dict[str, Any], ou
     elif reason == "model_length":
         env.warn("the answer was cut: it reached the model's context length "
                  "(finish_reason model_length)")  # fmt: skip
+
+
+# -- conversations: what the history records, and what continues ---------------------------------
+def conversation_of(
+    env: Environment,
+    conn: Connection,
+    *,
+    continue_: bool = False,
+    cid: str | None = None,
+    name: str | None = None,
+    no_log: bool = False,
+) -> tuple[Any, Any]:
+    """(the recorder of this command's exchanges or None, the conversation it continues or
+    None), from -c/--continue, --cid, --name and --no-log."""
+    from outscale_cli.errors import UsageError
+    from outscale_cli.recording import Recorder, earlier, history_on, path_of
+
+    wants = continue_ or cid is not None
+    if continue_ and cid is not None:
+        raise UsageError("--continue and --cid exclude each other: choose one")
+    if name is not None and wants:
+        raise UsageError("--name starts a conversation: drop -c/--cid, or drop --name")
+    if name is not None and not name.strip():
+        raise UsageError("--name takes a name that is not empty")
+    if conn.mock:
+        if wants or name is not None:
+            raise UsageError("--mock exchanges are not recorded: drop -c, --cid and --name")
+        return None, None
+    on, why = (False, "--no-log") if no_log else history_on(conn, os.environ)
+    if not on:
+        if wants or name is not None:
+            raise UsageError(
+                f"-c, --cid and --name use the history, which is off here ({why})",
+                hint="turn it on with 'outscale-cli history on' (or drop --no-log)",
+            )
+        return None, None
+    recorder = Recorder(env, path_of(os.environ), name=name)
+    if not wants and name is None:
+        return recorder, None
+    from outscale_cli.history import History, HistoryError
+
+    if wants and not recorder.path.exists():
+        raise UsageError("there is no conversation to continue yet: the history is empty")
+    try:
+        with History(recorder.path) as history:
+            if name is not None:
+                if history.named(name) is not None:
+                    raise UsageError(
+                        f"a conversation is named {name!r} already",
+                        hint=f"continue it with --cid {name}, or choose another name",
+                    )
+                return recorder, None
+            conversation = history.find(cid) if cid is not None else history.last_conversation()
+            if conversation is None:
+                raise UsageError("there is no conversation to continue yet: the history is empty")
+            recorder.conversation = conversation
+            return recorder, earlier(history, conversation)
+    except HistoryError:
+        raise
+
+
+def turn_in(
+    s: Session,
+    kind: str,
+    body: dict[str, Any],
+    prompt: str,
+    out: Output,
+    recorder: Any,
+    *,
+    continuing: bool = False,
+    turn: Turn | None = None,
+) -> Turn:
+    """One exchange: sent, rendered, recorded (an answer cut short is recorded as
+    interrupted, with what had come). `turn` holds the answer, even when interrupted."""
+    from outscale_cli.recording import exchange_of
+
+    turn = turn or Turn()
+    route = "chat/completions" if kind == "chat" else "fim/completions"
+    try:
+        complete(s, route, body, out, turn)
+    except BaseException as exc:
+        if isinstance(exc, ServerError) and continuing and exc.http_status in (400, 413, 422):
+            exc.hint = (
+                "the conversation may be too long for the model: see it with "
+                f"'outscale-cli history show {recorder.conversation}', or start a new one "
+                "(without -c/--cid)"
+            )
+        if recorder is not None and turn.completion is not None and turn.completion.received_any:
+            recorder.save(exchange_of(kind, body, prompt, turn, s.settings, interrupted=True))
+        raise
+    if recorder is not None:
+        recorder.save(exchange_of(kind, body, prompt, turn, s.settings, interrupted=False))
+    return turn

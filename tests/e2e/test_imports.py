@@ -26,6 +26,7 @@ main()
 
 NEVER_IN_A_PIPED_CHAT = (
     "rich",  # rendering on a terminal only
+    "prompt_toolkit",  # chat -i only
     "outscale_cli.mock",  # the stand-in server: only for --mock and mock-server
     "http.server",
     "tomllib",  # TOML parsing: only when a config file exists
@@ -33,6 +34,8 @@ NEVER_IN_A_PIPED_CHAT = (
 )
 NEVER_AT_START = (
     *NEVER_IN_A_PIPED_CHAT,
+    "sqlite3",  # the history: only when a command records or reads it
+    "prompt_toolkit",  # chat -i only
     "pydantic",  # the settings: only when a command runs
     "pydantic_settings",
     "pydantic_core",

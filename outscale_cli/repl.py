@@ -1,0 +1,240 @@
+"""`chat -i`: an interactive session on a terminal (prompt_toolkit).
+
+Enter sends; Alt+Enter (or Esc then Enter) starts a new line, and pasted text keeps its lines.
+Input history is kept across sessions (beside the history database). Answers stream and render
+as `chat` renders them, and each exchange is recorded like one. Slash commands: /system TEXT,
+/model ID, /profile NAME, /reset (a new conversation), /history, /help, /exit.
+
+Ctrl-C while an answer streams stops that answer (what came is kept, and recorded as
+interrupted) and comes back to the prompt; Ctrl-C at the prompt clears the line; Ctrl-D
+leaves. The prompt shows before the settings and the client are ready: they are prepared in a
+thread meanwhile (pydantic and httpx take longer to import than a person takes to start
+typing), and the first question waits for them if it must.
+"""
+
+from __future__ import annotations
+
+import threading
+from contextlib import ExitStack
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from outscale_cli.commands.options import Connection
+from outscale_cli.console import Environment
+from outscale_cli.errors import CliError, Terminated, UsageError
+
+HELP = """\
+/system TEXT   set the system message (for what follows)
+/model ID      use another model
+/profile NAME  use another profile of the config file
+/reset         start a new conversation
+/history       this conversation so far
+/help          this list
+/exit          leave (or Ctrl-D)
+Enter sends; Alt+Enter (or Esc, Enter) starts a new line."""
+
+
+@dataclass
+class State:
+    conn: Connection
+    system: str | None
+    messages: list[dict[str, Any]] = field(default_factory=list)  # the conversation so far
+    session: Any = None  # commands.run.Session, once ready
+    stack: ExitStack | None = None
+    error: BaseException | None = None  # why the session could not be prepared
+    ready: threading.Event = field(default_factory=threading.Event)
+
+
+def run_session(
+    env: Environment,
+    conn: Connection,
+    *,
+    sampling: Any,
+    out: Any,
+    system: str | None,
+    recorder: Any,
+    continued: Any,
+) -> None:
+    if not (env.stdin_isatty and env.stdout_isatty):
+        raise UsageError(
+            "chat -i needs a terminal: its standard input and output are not one",
+            hint="for a script, pipe the question instead: echo 'Hello' | outscale-cli chat",
+        )
+    from prompt_toolkit import PromptSession
+    from prompt_toolkit.history import FileHistory, InMemoryHistory
+    from prompt_toolkit.key_binding import KeyBindings
+
+    state = State(conn, system, list(continued.messages) if continued else [])
+    _prepare(env, state)
+    bindings = KeyBindings()
+
+    @bindings.add("escape", "enter")  # Alt+Enter too: terminals send it as Esc, Enter
+    def _newline(event: Any) -> None:
+        event.current_buffer.insert_text("\n")
+
+    history_file = _input_history(recorder)
+    prompt_session: Any = PromptSession(
+        history=FileHistory(str(history_file)) if history_file else InMemoryHistory(),
+        key_bindings=bindings,
+        multiline=False,
+    )
+    env.info(
+        "outscale-cli chat: /help for commands, Ctrl-D to leave"
+        + (f"; continuing {recorder.conversation}" if continued else "")
+    )
+    try:
+        while True:
+            try:
+                text = prompt_session.prompt("> ")
+            except KeyboardInterrupt:
+                continue  # Ctrl-C at the prompt: the line is cleared
+            except EOFError:
+                return  # Ctrl-D
+            if not text.strip():
+                continue
+            if text.lstrip().startswith("/"):
+                if _command(env, state, recorder, text.strip()) == "exit":
+                    return
+                continue
+            _ask(env, state, recorder, sampling, out, text)
+    finally:
+        if state.stack is not None:
+            state.stack.close()
+
+
+def _input_history(recorder: Any) -> Any:
+    """The input history's file, beside the history database (None when nothing is kept)."""
+    if recorder is None:
+        return None
+    path = recorder.path.parent / "input-history"
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        path.touch(mode=0o600, exist_ok=True)
+    except OSError:
+        return None
+    return path
+
+
+def _prepare(env: Environment, state: State) -> None:
+    """Resolve the settings and open the client, in a thread, while the prompt shows."""
+    state.ready.clear()
+    state.error = None
+
+    def work() -> None:
+        try:
+            from outscale_cli.commands.run import open_session, settings_of
+
+            stack = ExitStack()
+            settings = settings_of(state.conn)
+            state.session = stack.enter_context(
+                open_session(env, settings, mock=state.conn.mock, command="chat")
+            )
+            state.stack = stack
+        except BaseException as exc:  # noqa: BLE001 - shown when the session is needed
+            state.error = exc
+        finally:
+            state.ready.set()
+
+    threading.Thread(target=work, daemon=True).start()
+
+
+def _session(env: Environment, state: State) -> Any:
+    state.ready.wait()
+    if state.error is not None:
+        error = state.error
+        if isinstance(error, CliError):
+            env.error(error.message, error.hint, error)
+        else:
+            env.error(f"cannot start: {type(error).__name__}: {error}")
+        return None
+    return state.session
+
+
+def _ask(env: Environment, state: State, recorder: Any, sampling: Any, out: Any, text: str) -> None:
+    from outscale_cli.commands.run import Turn, turn_in
+    from outscale_cli.recording import reply_of
+    from outscale_cli.wire import chat_body
+
+    session = _session(env, state)
+    if session is None:
+        return
+    turn = None
+    try:
+        model = session.model()
+        messages = _with_system(state.messages, state.system)
+        body = chat_body(model, text, system=state.system, prefix=None, sampling=sampling,
+                         stream=out.stream, earlier=messages or None)  # fmt: skip
+        turn = Turn()
+        turn_in(session, "chat", body, text, out, recorder, continuing=bool(messages), turn=turn)
+    except Terminated:
+        raise  # SIGTERM ends the session
+    except KeyboardInterrupt:
+        env.info("(interrupted)")  # what came stays, in the conversation and the history
+    except CliError as exc:
+        env.error(exc.message, exc.hint, exc)
+        return
+    if turn is None or turn.completion is None or not turn.completion.received_any:
+        return
+    from outscale_cli.history import Exchange
+
+    exchange = Exchange("chat", [], text, turn.completion.text,
+                        thinking=turn.completion.thinking or None)  # fmt: skip
+    state.messages = [*body["messages"], reply_of(exchange)]
+
+
+def _with_system(messages: list[dict[str, Any]], system: str | None) -> list[dict[str, Any]]:
+    from outscale_cli.recording import with_system
+
+    return with_system(messages, system) if messages else []
+
+
+def _command(env: Environment, state: State, recorder: Any, line: str) -> str | None:
+    word, _, rest = line.partition(" ")
+    rest = rest.strip()
+    if word in ("/exit", "/quit"):
+        return "exit"
+    if word == "/help":
+        env.info(HELP)
+    elif word == "/system":
+        state.system = rest or None
+        env.info(f"system message: {state.system or '(none)'}")
+    elif word in ("/model", "/profile"):
+        if not rest:
+            env.info(f"{word} takes a {'model id' if word == '/model' else 'profile name'}")
+            return None
+        changed = replace(state.conn, model=rest) if word == "/model" else replace(
+            state.conn, profile=rest, model=None
+        )  # fmt: skip
+        if state.stack is not None:
+            state.stack.close()
+            state.stack = None
+        state.conn = changed
+        _prepare(env, state)
+        if _session(env, state) is not None:
+            settings = state.session.settings
+            model = settings.model or "the server's only model"
+            env.info(f"now {model} at {settings.shown_url}")
+    elif word == "/reset":
+        state.messages = []
+        if recorder is not None:
+            recorder.conversation = None
+        env.info("a new conversation")
+    elif word == "/history":
+        _show(env, state)
+    else:
+        env.info(f"unknown command {word}: /help lists them")
+    return None
+
+
+def _show(env: Environment, state: State) -> None:
+    if not state.messages:
+        env.info("(nothing yet)")
+        return
+    for message in state.messages:
+        content = message.get("content")
+        if isinstance(content, list):
+            content = "".join(
+                part.get("text", "") for part in content if isinstance(part, dict)
+                and part.get("type") == "text"
+            )  # fmt: skip
+        env.info(f"{message.get('role')}: {content}")
