@@ -711,6 +711,104 @@ def bench_batch(quick: bool) -> None:
         table.print()
 
 
+def bench_history(quick: bool) -> None:
+    """The history's costs: recording a chat against --no-log (alternated), a full-text
+    search over 100,000 exchanges, and how soon chat -i shows its prompt."""
+    rounds = 3 if quick else 10
+    with tempfile.TemporaryDirectory() as folder, stand_in() as url:
+        saved = {k: os.environ.get(k) for k in ("OUTSCALE_HISTORY", "OUTSCALE_NO_HISTORY")}
+        os.environ["OUTSCALE_HISTORY"] = str(Path(folder) / "history.sqlite")
+        os.environ.pop("OUTSCALE_NO_HISTORY", None)
+        try:
+            base = [CLI, "chat", "--server-url", url, "-m", MODEL, "--no-stream"]
+            times = alternate([[*base, "Hello"], [*base, "--no-log", "Hello"]], rounds=rounds)
+            cost = (statistics.median(times[0]) - statistics.median(times[1])) * 1000
+            table = Table("History: a recorded chat against --no-log (ms, piped, alternated)",
+                          ["command", "median (p25-p75)", "difference", "goal", ""])  # fmt: skip
+            table.add("chat (recorded)", summary(times[0]), f"{cost:+.1f} ms", "<= 10 ms",
+                      verdict(cost, 10))  # fmt: skip
+            table.add("chat --no-log", summary(times[1]), "", "", "")
+            table.print()
+            size = 10_000 if quick else 100_000
+            search_ms = _search_timing(Path(folder) / "big.sqlite", size)
+            table = Table(f"History: search over {size:,} exchanges (in one process)",
+                          ["query", "median (ms)", "p90 (ms)", "goal", ""])  # fmt: skip
+            for query, samples in search_ms.items():
+                median = statistics.median(samples)
+                p90 = statistics.quantiles(samples, n=10)[8]
+                table.add(query, f"{median:.1f}", f"{p90:.1f}", "<= 50 ms", verdict(median, 50))
+            table.print()
+            prompt_ms = [_prompt_ms(url) for _ in range(rounds)]
+            table = Table("chat -i: from the command to its prompt (ms)",
+                          ["measured", "median (p25-p75)", "goal", ""])  # fmt: skip
+            table.add("chat -i", summary([t / 1000 for t in prompt_ms]), "<= 300 ms",
+                      verdict(statistics.median(prompt_ms), 300))  # fmt: skip
+            table.print()
+        finally:
+            for key, value in saved.items():
+                if value is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = value
+
+
+def _search_timing(path: Path, size: int) -> dict[str, list[float]]:
+    """Fill a history with `size` exchanges, then time searches (ms)."""
+    import sqlite3
+
+    from outscale_cli.history import History
+
+    with History(path) as history:
+        rng = random.Random(7)
+        # A vocabulary of 20,000 made-up words used with Zipf-like frequencies: a few very
+        # common, most rare, as in real prompts and answers.
+        syllables = "ba be bi bo bu da de di do du ka ke ki ko ku la le li lo lu ma me mi".split()
+        vocabulary = [
+            "".join(rng.choice(syllables) for _ in range(rng.randint(2, 4))) for _ in range(20_000)
+        ] + ["water", "lilies", "giverny", "cathedral"]
+        weights = [1.0 / (rank + 1) for rank in range(len(vocabulary))]  # fmt: skip
+        history.db.execute("BEGIN")
+        history.db.execute("INSERT INTO conversations (id, created_at, updated_at) "
+                           "VALUES ('bench', 0, 0)")  # fmt: skip
+        rows = []
+        for i in range(size):
+            prompt = " ".join(rng.choices(vocabulary, weights, k=12))
+            answer = " ".join(rng.choices(vocabulary, weights, k=80))
+            rows.append(("bench", "chat", float(i), "[]", prompt, answer))
+        history.db.executemany(
+            "INSERT INTO exchanges (conversation_id, kind, created_at, messages, prompt, answer) "
+            "VALUES (?,?,?,?,?,?)", rows)  # fmt: skip
+        history.db.execute("COMMIT")
+        history.db.execute("PRAGMA optimize")
+    timings: dict[str, list[float]] = {}
+    with History(path) as history:
+        for query in ("water lilies", "giverny cathedral", "bada", "kobalu mide"):
+            samples = []
+            for _ in range(15):
+                started = time.perf_counter()
+                history.search(query, 20)
+                samples.append((time.perf_counter() - started) * 1000)
+            timings[query] = samples
+    del sqlite3
+    return timings
+
+
+def _prompt_ms(url: str) -> float:
+    """Milliseconds from starting `chat -i` in a pseudo-terminal to its prompt."""
+    import pexpect  # a test extra
+
+    env = {**os.environ, "TERM": "xterm", "PROMPT_TOOLKIT_NO_CPR": "1",
+           "OUTSCALE_SERVER_URL": url, "OUTSCALE_MODEL_NAME": MODEL}  # fmt: skip
+    started = time.perf_counter()
+    child = pexpect.spawn(CLI, ["chat", "-i"], env=env, timeout=30, dimensions=(24, 80))
+    child.expect_exact(b"\x1b[?2004h")
+    elapsed = (time.perf_counter() - started) * 1000
+    child.sendeof()
+    child.expect(pexpect.EOF)
+    child.close(force=True)
+    return elapsed
+
+
 BENCHMARKS: dict[str, Callable[[bool], None]] = {
     "startup": bench_startup,
     "request": bench_request,
@@ -719,6 +817,7 @@ BENCHMARKS: dict[str, Callable[[bool], None]] = {
     "latency": bench_latency,
     "memory": bench_memory,
     "batch": bench_batch,
+    "history": bench_history,
 }
 
 

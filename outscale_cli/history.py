@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
 import sqlite3
 import time
 from collections.abc import Iterator, Mapping
@@ -95,8 +94,9 @@ def history_path(environ: Mapping[str, str]) -> Path:
 
 def new_conversation_id() -> str:
     """Time-sortable and unique: 20261129-031512-k3f9qa (UTC), the tail random."""
-    alphabet = "0123456789abcdefghjkmnpqrstvwxyz"
-    tail = "".join(secrets.choice(alphabet) for _ in range(6))
+    alphabet = "0123456789abcdefghjkmnpqrstvwxyz"  # 32 letters: 5 bits each
+    bits = int.from_bytes(os.urandom(4), "big")
+    tail = "".join(alphabet[(bits >> (5 * i)) & 31] for i in range(6))
     return time.strftime("%Y%m%d-%H%M%S", time.gmtime()) + "-" + tail
 
 
