@@ -100,6 +100,24 @@ class _Scan(NamedTuple):
     ends: tuple[int, ...]  # ends of the finished blocks (in `text`) not yet taken
 
 
+_FENCE = re.compile(r"(`{3,}|~{3,})(.*)", re.DOTALL)
+
+
+def _opening(stripped: str) -> str | None:
+    """The marker of the code fence that the line opens (three or more backquotes or tildes;
+    a backquote fence's info string has no backquote), or None."""
+    match = _FENCE.fullmatch(stripped)
+    if match is None or (match[1][0] == "`" and "`" in match[2]):
+        return None
+    return match[1]
+
+
+def _closes(stripped: str, fence: str) -> bool:
+    """Whether the line closes the fence opened by `fence`: the same character, at least as
+    many of them, and nothing else (CommonMark)."""
+    return len(stripped) >= len(fence) and stripped == fence[0] * len(stripped)
+
+
 def _scanned(state: _Scan, more: str) -> _Scan:
     """`state` with `more` text, its complete lines looked at."""
     text = state.text + more
@@ -108,7 +126,7 @@ def _scanned(state: _Scan, more: str) -> _Scan:
         line = text[scanned:end]
         stripped = line.strip()
         if fence is not None:
-            if stripped.startswith(fence):
+            if _closes(stripped, fence):
                 fence = None
         elif not stripped:
             boundary = end + 1
@@ -116,8 +134,7 @@ def _scanned(state: _Scan, more: str) -> _Scan:
             if boundary is not None and not line[:1].isspace():
                 ends += (boundary,)
             boundary = None
-            if stripped.startswith(("```", "~~~")):
-                fence = stripped[:3]
+            fence = _opening(stripped)
         scanned = end + 1
     if boundary is not None and fence is None and text[scanned : scanned + 1].strip():
         ends += (boundary,)  # the next block has started: its first line begins unindented

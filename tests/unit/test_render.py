@@ -426,3 +426,26 @@ def test_not_a_terminal_gets_the_blocks_and_no_cursor_moves() -> None:
     writer.finish()
     assert "\x1b[" not in out.getvalue()
     assert out.getvalue().split() == ["Intro.", *WORDS.split()]
+
+
+@pytest.mark.parametrize(
+    ("opening", "inner", "closing"),
+    [
+        ("~~~", "```", "~~~"),  # a tilde fence is not closed by backquotes
+        ("````markdown", "```", "````"),  # nor a longer fence by a shorter one
+        ("```", "```python", "```"),  # a closing fence has nothing after its marker
+        ("~~~~", "~~~", "~~~~~"),  # a closing fence may be longer than its opening
+    ],
+)
+def test_a_fence_is_closed_only_by_its_own_marker(opening: str, inner: str, closing: str) -> None:
+    code = f"{opening}\na = 1\n\n{inner}\n\nb = 2\n{closing}\n\n"
+    blocks, pending = blocks_of(["Intro.\n\n" + code + "After.\n"])
+    assert blocks == ["Intro.\n\n", code]  # the blank lines inside did not cut the code block
+    assert pending == "After.\n"
+
+
+def test_backquotes_in_the_info_string_do_not_open_a_fence() -> None:
+    text = "```not a fence```\n\nNext.\n\nLast.\n"  # inline code: the blank lines do cut
+    blocks, pending = blocks_of([text])
+    assert blocks == ["```not a fence```\n\n", "Next.\n\n"]
+    assert pending == "Last.\n"
