@@ -36,9 +36,12 @@ def history_on(conn: Connection, environ: Mapping[str, str]) -> tuple[bool, str]
 
 
 def path_of(environ: Mapping[str, str]) -> Path:
-    from outscale_cli.history import history_path
+    """Where the history is: $OUTSCALE_HISTORY, or history.sqlite in the user's data folder."""
+    if environ.get("OUTSCALE_HISTORY"):
+        return Path(environ["OUTSCALE_HISTORY"]).expanduser()
+    from platformdirs import user_data_path
 
-    return history_path(environ)
+    return user_data_path("outscale-cli") / "history.sqlite"
 
 
 @dataclass
@@ -49,14 +52,47 @@ class Recorder:
     path: Path
     conversation: str | None = None
     name: str | None = None
+    opening: tuple[Any, dict[str, Any]] | None = None  # (thread, its result) of open_early()
+
+    def open_early(self) -> None:
+        """Open the history in a thread while the request is on its way: importing sqlite3 and
+        opening the database (about 8 ms) then overlap the wait for the answer instead of
+        adding to it. save() takes what it opened, or the error it met."""
+        import threading
+
+        result: dict[str, Any] = {}
+
+        def run() -> None:
+            try:
+                from outscale_cli.history import History
+
+                result["history"] = History(self.path, any_thread=True)
+            except BaseException as exc:  # told by save(), where it would have happened
+                result["error"] = exc
+
+        thread = threading.Thread(target=run, name="open-history", daemon=True)
+        thread.start()
+        self.opening = (thread, result)
+
+    def _history(self) -> History:
+        from outscale_cli.history import History
+
+        if self.opening is None:
+            return History(self.path)
+        (thread, result), self.opening = self.opening, None
+        thread.join()
+        if "error" in result:
+            raise result["error"]
+        history: History = result["history"]
+        return history
 
     def save(self, exchange: Exchange) -> None:
         import sqlite3
 
-        from outscale_cli.history import History, HistoryError
+        from outscale_cli.history import HistoryError
 
         try:
-            with History(self.path) as history:
+            with self._history() as history:
                 self.conversation = history.record(
                     exchange, conversation=self.conversation, name=self.name
                 )

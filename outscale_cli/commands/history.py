@@ -32,9 +32,10 @@ def _env() -> Any:
 def _open(create: bool = False) -> Any:
     import os
 
-    from outscale_cli.history import History, history_path
+    from outscale_cli.history import History
+    from outscale_cli.recording import path_of
 
-    path = history_path(os.environ)
+    path = path_of(os.environ)
     if not create and not path.exists():
         return None
     return History(path)
@@ -187,9 +188,9 @@ def path() -> None:
     """Where the history is kept (OUTSCALE_HISTORY moves it)."""
     import os
 
-    from outscale_cli.history import history_path
+    from outscale_cli.recording import path_of
 
-    _env().out(f"{history_path(os.environ)}\n")
+    _env().out(f"{path_of(os.environ)}\n")
 
 
 @app.command("off")
@@ -211,11 +212,10 @@ def status(config: ConfigFlag = None, json_output: Json = False) -> None:
     import os
 
     from outscale_cli.commands.options import Connection
-    from outscale_cli.history import history_path
-    from outscale_cli.recording import history_on
+    from outscale_cli.recording import history_on, path_of
 
     recording, why = history_on(Connection(config=config), os.environ)
-    where = history_path(os.environ)
+    where = path_of(os.environ)
     history = _open()
     counts = (0, 0)
     if history is not None:

@@ -379,6 +379,7 @@ def conversation_of(
         return None, None
     recorder = Recorder(env, path_of(os.environ), name=name)
     if not wants and name is None:
+        recorder.open_early()
         return recorder, None
     from outscale_cli.history import History, HistoryError
 
