@@ -27,21 +27,36 @@ Endpoint = Annotated[
     str,
     typer.Option("--endpoint", metavar="chat|fim", help="The endpoint every line is for"),
 ]
+Source = Annotated[
+    str, typer.Argument(metavar="INPUT", help="The JSONL file of requests (- for stdin)")
+]
+Lines = Annotated[bool, typer.Option("--lines", help="Every non-empty line of INPUT is one prompt")]
+System = Annotated[
+    Optional[str],  # noqa: UP045 - typer reads these annotations at run time
+    typer.Option(
+        "--system", "-s", metavar="TEXT", help="System message for --lines and short-form lines"
+    ),
+]
+MinTokens = Annotated[
+    Optional[int],  # noqa: UP045
+    typer.Option("--min-tokens", help="Shortest answer (fim)", show_default=False),
+]
+Output = Annotated[
+    Optional[Path],  # noqa: UP045
+    typer.Option("--output", "-o", metavar="FILE", help="Write the records here, not stdout"),
+]
+Answers = Annotated[
+    bool,
+    typer.Option("--answers", help="Write {custom_id, answer, finish_reason, usage} records"),
+]
 
 
 @app.command("run")
 @with_connection_but_profile
 def run(
-    source: Annotated[
-        str, typer.Argument(metavar="INPUT", help="The JSONL file of requests (- for stdin)")
-    ],
-    output: Annotated[
-        Optional[Path],  # noqa: UP045 - typer reads these annotations at run time
-        typer.Option("--output", "-o", metavar="FILE", help="Write the records here, not stdout"),
-    ] = None,
-    lines: Annotated[
-        bool, typer.Option("--lines", help="Every non-empty line of INPUT is one prompt")
-    ] = False,
+    source: Source,
+    output: Output = None,
+    lines: Lines = False,
     endpoint: Endpoint = "chat",
     profile: Annotated[
         Optional[list[str]],  # noqa: UP045
@@ -72,23 +87,12 @@ def run(
     unordered: Annotated[
         bool, typer.Option("--unordered", help="Write each record as soon as it is done")
     ] = False,
-    answers: Annotated[
-        bool,
-        typer.Option("--answers", help="Write {custom_id, answer, finish_reason, usage} records"),
-    ] = False,
-    system: Annotated[
-        Optional[str],  # noqa: UP045
-        typer.Option(
-            "--system", "-s", metavar="TEXT", help="System message for --lines and short-form lines"
-        ),
-    ] = None,
+    answers: Answers = False,
+    system: System = None,
     temperature: Temperature = None,
     top_p: TopP = None,
     max_tokens: MaxTokens = None,
-    min_tokens: Annotated[
-        Optional[int],  # noqa: UP045
-        typer.Option("--min-tokens", help="Shortest answer (fim)", show_default=False),
-    ] = None,
+    min_tokens: MinTokens = None,
     stop: Stop = None,
     seed: Seed = None,
     *,
@@ -147,25 +151,13 @@ Interval = Annotated[
     typer.Option("--interval", metavar="SECONDS",
                  help="Poll every SECONDS (default: 1 s, growing to 30 s)", show_default=False),
 ]  # fmt: skip
-Output = Annotated[
-    Optional[Path],  # noqa: UP045
-    typer.Option("--output", "-o", metavar="FILE", help="Write the records here, not stdout"),
-]
-Answers = Annotated[
-    bool,
-    typer.Option("--answers", help="Write {custom_id, answer, finish_reason, usage} records"),
-]
 
 
 @app.command("submit")
 @with_connection
 def submit(
-    source: Annotated[
-        str, typer.Argument(metavar="INPUT", help="The JSONL file of requests (- for stdin)")
-    ],
-    lines: Annotated[
-        bool, typer.Option("--lines", help="Every non-empty line of INPUT is one prompt")
-    ] = False,
+    source: Source,
+    lines: Lines = False,
     endpoint: Endpoint = "chat",
     metadata: Annotated[
         Optional[list[str]],  # noqa: UP045
@@ -187,19 +179,11 @@ def submit(
     output: Output = None,
     answers: Answers = False,
     json_output: JsonFlag = False,
-    system: Annotated[
-        Optional[str],  # noqa: UP045
-        typer.Option(
-            "--system", "-s", metavar="TEXT", help="System message for --lines and short-form lines"
-        ),
-    ] = None,
+    system: System = None,
     temperature: Temperature = None,
     top_p: TopP = None,
     max_tokens: MaxTokens = None,
-    min_tokens: Annotated[
-        Optional[int],  # noqa: UP045
-        typer.Option("--min-tokens", help="Shortest answer (fim)", show_default=False),
-    ] = None,
+    min_tokens: MinTokens = None,
     stop: Stop = None,
     seed: Seed = None,
     *,
