@@ -264,6 +264,8 @@ def _file_error(config: Config, error: Mapping[str, Any]) -> str:
     kind = error["type"]
     if len(loc) == 1 and loc[0] == "profiles":
         return f"{at}: 'profiles' must be tables [profiles.NAME]"
+    if len(loc) == 1 and loc[0] == "history":
+        return f"{at}: history: expected true or false (got {error['input']!r})"
     if len(loc) == 1 and loc[0] == "default_profile":
         return f"{at}: default_profile: expected the name of a profile, as a string"
     if len(loc) == 1:

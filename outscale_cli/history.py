@@ -31,6 +31,7 @@ from outscale_cli.errors import ConfigError, UsageError
 
 SCHEMA = 2  # PRAGMA user_version of the current schema
 BUSY_MS = 5000
+MIN_PREFIX = 4  # an id prefix shorter than this names no conversation (`rm 2` removes nothing)
 
 # Each migration takes the database from version N-1 to N (index N-1 in this list).
 MIGRATIONS: list[tuple[str, ...]] = [
@@ -77,6 +78,43 @@ FTS = (
 class HistoryError(ConfigError):
     """The history could not be opened, read or written (exit 3, where it matters at all:
     recording never fails a command)."""
+
+
+def _private(path: Path) -> None:
+    """Make the database readable by its owner alone before SQLite opens it: its -wal and
+    -shm files are created with the database's mode, and they hold prompts too."""
+    if os.name != "posix":
+        return
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        if path.is_file() and not path.is_symlink():
+            try:
+                os.chmod(path, 0o600)
+            except OSError:
+                pass
+
+
+def failure(path: Path, exc: sqlite3.Error) -> HistoryError:
+    """What a user is told of an SQLite error met in the history at `path`, and what to do."""
+    text = str(exc)
+    if "locked" in text or "busy" in text:
+        hint = "another outscale-cli is writing it: try again in a moment"
+    elif "readonly" in text or "read-only" in text:
+        hint = f"make {path} and its folder writable, or set OUTSCALE_HISTORY elsewhere"
+    elif "full" in text:
+        hint = "free some disk space, or set OUTSCALE_HISTORY elsewhere"
+    else:
+        hint = f"move it aside (mv {path} {path}.broken) and a new history starts"
+    return HistoryError(f"the history {path} cannot be used: {text}", hint=hint)
+
+
+class NameTaken(HistoryError):
+    """Another conversation took the name between the check and the recording."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"the name {name!r} was taken meanwhile by another conversation")
+        self.name = name
 
 
 def new_conversation_id() -> str:
@@ -154,6 +192,7 @@ class History:
             raise HistoryError(f"no history yet at {path}")
         try:
             path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            _private(path)
             self.db = sqlite3.connect(
                 path, timeout=BUSY_MS / 1000, isolation_level=None, check_same_thread=not any_thread
             )
@@ -174,11 +213,6 @@ class History:
         except sqlite3.Error as exc:
             self.db.close()
             raise HistoryError(f"cannot use the history {path}: {exc}") from None
-        if os.name == "posix":
-            try:
-                os.chmod(path, 0o600)  # prompts are private
-            except OSError:
-                pass
 
     def __enter__(self) -> History:
         return self
@@ -208,7 +242,7 @@ class History:
                 self.db.execute(f"PRAGMA user_version = {number}")
                 self.db.execute("COMMIT")
             except BaseException:
-                self.db.execute("ROLLBACK")
+                self._rollback()
                 raise
         self.fts = self._has_table("exchanges_fts")
 
@@ -249,15 +283,17 @@ class History:
                 conversation = new_conversation_id()
                 while self._conversation_exists(conversation):
                     conversation = new_conversation_id()
-                if name is not None:
-                    self.db.execute("UPDATE conversations SET name = NULL WHERE name = ?", (name,))
+                if name is not None and self.named(name) is not None:
+                    raise NameTaken(name)  # by another chat since this one checked
                 self.db.execute(
                     "INSERT INTO conversations (id, name, created_at, updated_at) VALUES (?,?,?,?)",
                     (conversation, name, now, now),
                 )
-            else:
+            else:  # (removed meanwhile by `history rm`: it starts again under its id)
                 self.db.execute(
-                    "UPDATE conversations SET updated_at = ? WHERE id = ?", (now, conversation)
+                    "INSERT INTO conversations (id, created_at, updated_at) VALUES (?,?,?) "
+                    "ON CONFLICT (id) DO UPDATE SET updated_at = excluded.updated_at",
+                    (conversation, now, now),
                 )
             cursor = self.db.execute(
                 """INSERT INTO exchanges (conversation_id, kind, created_at, model, profile,
@@ -272,10 +308,19 @@ class History:
             )  # fmt: skip
             self.db.execute("COMMIT")
         except BaseException:
-            self.db.execute("ROLLBACK")
+            self._rollback()
             raise
         exchange.id, exchange.conversation_id = cursor.lastrowid, conversation
         return conversation
+
+    def _rollback(self) -> None:
+        """Undo the open transaction, if SQLite has not already: the error that got us here
+        is the one to tell, not "no transaction is active"."""
+        if self.db.in_transaction:
+            try:
+                self.db.execute("ROLLBACK")
+            except sqlite3.Error:
+                pass
 
     def _conversation_exists(self, conversation: str) -> bool:
         row = self.db.execute("SELECT 1 FROM conversations WHERE id = ?", (conversation,))
@@ -283,22 +328,35 @@ class History:
 
     # -- reading ----------------------------------------------------------------------------------
     def find(self, wanted: str) -> str:
-        """The id of the conversation `wanted` names (an id, a unique id prefix, or a name)."""
+        """The id of the conversation `wanted` names (an id, a name, or a unique prefix of an
+        id of at least 4 characters)."""
+        if not wanted.strip():
+            raise UsageError(
+                "a conversation id or name is not empty",
+                hint="list them with 'outscale-cli history conversations'",
+            )
         row = self.db.execute(
             "SELECT id FROM conversations WHERE id = ? OR name = ?", (wanted, wanted)
         ).fetchone()
         if row:
             return str(row[0])
-        rows = self.db.execute(
-            "SELECT id FROM conversations WHERE id LIKE ? ESCAPE '\\' LIMIT 2",
-            (_like_prefix(wanted),),
-        ).fetchall()
+        rows = []
+        if len(wanted) >= MIN_PREFIX:
+            rows = self.db.execute(
+                "SELECT id FROM conversations WHERE id LIKE ? ESCAPE '\\' LIMIT 2",
+                (_like_prefix(wanted),),
+            ).fetchall()
         if len(rows) == 1:
             return str(rows[0][0])
+        if rows:
+            raise UsageError(
+                f"{wanted!r} begins the ids of several conversations",
+                hint="give more of the id (see 'outscale-cli history conversations')",
+            )
         raise UsageError(
-            f"no conversation {wanted!r} in the history"
-            + (" (that prefix names several)" if rows else ""),
-            hint="list them with 'outscale-cli history conversations'",
+            f"no conversation {wanted!r} in the history",
+            hint="give its name, its id, or the first {MIN_PREFIX} or more characters of its id "
+            "(see 'outscale-cli history conversations')".replace("{MIN_PREFIX}", str(MIN_PREFIX)),
         )
 
     def named(self, name: str) -> str | None:
@@ -306,8 +364,9 @@ class History:
         return str(row[0]) if row else None
 
     def last_conversation(self) -> str | None:
+        """The last conversation with a chat exchange in it (a fim exchange continues nothing)."""
         row = self.db.execute(
-            "SELECT id FROM conversations ORDER BY updated_at DESC, id DESC LIMIT 1"
+            "SELECT conversation_id FROM exchanges WHERE kind = 'chat' ORDER BY id DESC LIMIT 1"
         ).fetchone()
         return str(row[0]) if row else None
 
@@ -336,7 +395,10 @@ class History:
 
     def conversations(self, limit: int | None = None) -> list[Conversation]:
         rows = self.db.execute(
-            """SELECT c.id, c.name, COUNT(e.id), MAX(e.model), c.created_at, c.updated_at
+            """SELECT c.id, c.name, COUNT(e.id),
+                      (SELECT model FROM exchanges WHERE conversation_id = c.id
+                       ORDER BY id DESC LIMIT 1),
+                      c.created_at, c.updated_at
                FROM conversations c LEFT JOIN exchanges e ON e.conversation_id = c.id
                GROUP BY c.id ORDER BY c.updated_at DESC, c.id DESC LIMIT ?""",
             (-1 if limit is None else limit,),
@@ -371,10 +433,15 @@ class History:
                             "DELETE FROM conversations WHERE id = ?")  # fmt: skip
 
     def remove_older_than(self, seconds: float) -> int:
+        """Remove the conversations last used more than `seconds` ago, whole: a later exchange
+        holds the messages of the earlier ones (they were sent with it), so removing exchanges
+        one by one would keep what they said."""
         cutoff = time.time() - seconds
-        orphans = ("DELETE FROM conversations WHERE id NOT IN "
-                   "(SELECT conversation_id FROM exchanges) AND updated_at < ?")  # fmt: skip
-        return self._remove("DELETE FROM exchanges WHERE created_at < ?", (cutoff,), orphans)
+        return self._remove(
+            "DELETE FROM exchanges WHERE conversation_id IN "
+            "(SELECT id FROM conversations WHERE updated_at < ?)", (cutoff,),
+            "DELETE FROM conversations WHERE updated_at < ?",
+        )  # fmt: skip
 
     def remove_all(self) -> int:
         return self._remove("DELETE FROM exchanges", (), "DELETE FROM conversations")
@@ -386,7 +453,7 @@ class History:
             self.db.execute(conversations, args if "?" in conversations else ())
             self.db.execute("COMMIT")
         except BaseException:
-            self.db.execute("ROLLBACK")
+            self._rollback()
             raise
         return removed
 

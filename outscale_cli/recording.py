@@ -25,14 +25,30 @@ if TYPE_CHECKING:
 
 def history_on(conn: Connection, environ: Mapping[str, str]) -> tuple[bool, str]:
     """(whether exchanges are recorded, and why), --no-log aside."""
-    if environ.get("OUTSCALE_NO_HISTORY", "") not in ("", "0"):
+    if no_history(environ):
         return False, "OUTSCALE_NO_HISTORY is set"
-    from outscale_cli.config import config_path, read_top
+    from outscale_cli.config import config_path, load_config, read_top
 
     path = config_path(conn.config, environ)
-    if read_top(path).get("history") is False:  # the file is checked whole with the settings
+    wanted = read_top(path).get("history")
+    if wanted is False:
         return False, f"history = false in {path}"
+    if wanted is not None and wanted is not True:
+        load_config(path)  # says where, and what is expected (exit 3)
     return True, "on"
+
+
+def no_history(environ: Mapping[str, str]) -> bool:
+    """Whether OUTSCALE_NO_HISTORY turns recording off: any value but empty, 0, false, no,
+    off (as a user means them)."""
+    value = environ.get("OUTSCALE_NO_HISTORY", "").strip().lower()
+    return value not in ("", "0", "false", "no", "off")
+
+
+def input_history_path(history: Path) -> Path:
+    """Where chat -i keeps the lines typed at its prompt: beside the history, named after it
+    (`history rm --all` removes it too)."""
+    return history.with_name(history.name + ".input")
 
 
 def path_of(environ: Mapping[str, str]) -> Path:
@@ -89,13 +105,17 @@ class Recorder:
     def save(self, exchange: Exchange) -> None:
         import sqlite3
 
-        from outscale_cli.history import HistoryError
+        from outscale_cli.history import HistoryError, NameTaken
 
         try:
             with self._history() as history:
-                self.conversation = history.record(
-                    exchange, conversation=self.conversation, name=self.name
-                )
+                try:
+                    self.conversation = history.record(
+                        exchange, conversation=self.conversation, name=self.name
+                    )
+                except NameTaken as taken:
+                    self.conversation = history.record(exchange, conversation=None, name=None)
+                    self.env.warn(f"{taken.message}: this one is {self.conversation}, unnamed")
                 self.name = None  # named once, when it starts
         except (HistoryError, sqlite3.Error, OSError) as exc:
             reason = exc.message if isinstance(exc, HistoryError) else str(exc)
@@ -163,6 +183,7 @@ class Earlier:
     conversation: str
     messages: list[dict[str, Any]]
     model: str | None
+    profile: str | None = None
 
 
 def earlier(history: History, conversation: str) -> Earlier:
@@ -178,7 +199,7 @@ def earlier(history: History, conversation: str) -> Earlier:
     if messages and messages[-1].get("role") == "assistant" and messages[-1].get("prefix"):
         messages.pop()  # a --prefix of that turn: its answer below carries it
     messages.append(reply_of(last))
-    return Earlier(conversation, messages, last.model)
+    return Earlier(conversation, messages, last.model, last.profile)
 
 
 def with_system(messages: list[dict[str, Any]], system: str | None) -> list[dict[str, Any]]:

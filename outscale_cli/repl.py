@@ -106,7 +106,9 @@ def _input_history(recorder: Any) -> Any:
     """The input history's file, beside the history database (None when nothing is kept)."""
     if recorder is None:
         return None
-    path = recorder.path.parent / "input-history"
+    from outscale_cli.recording import input_history_path
+
+    path = input_history_path(recorder.path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         path.touch(mode=0o600, exist_ok=True)
@@ -205,15 +207,19 @@ def _command(env: Environment, state: State, recorder: Any, line: str) -> str | 
         changed = replace(state.conn, model=rest) if word == "/model" else replace(
             state.conn, profile=rest, model=None
         )  # fmt: skip
-        if state.stack is not None:
-            state.stack.close()
-            state.stack = None
-        state.conn = changed
+        kept = (state.conn, state.session, state.stack, state.error)
+        state.conn, state.stack = changed, None
         _prepare(env, state)
-        if _session(env, state) is not None:
-            settings = state.session.settings
-            model = settings.model or "the server's only model"
-            env.info(f"now {model} at {settings.shown_url}")
+        if _session(env, state) is None:  # (its error was said): the session goes on as it was
+            state.conn, state.session, state.stack, state.error = kept
+            state.ready.set()
+            env.info("unchanged: still the model and deployment of before")
+            return None
+        if kept[2] is not None:
+            kept[2].close()
+        settings = state.session.settings
+        model = settings.model or "the server's only model"
+        env.info(f"now {model} at {settings.shown_url}")
     elif word == "/reset":
         state.messages = []
         if recorder is not None:

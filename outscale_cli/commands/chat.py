@@ -150,9 +150,23 @@ def chat(
     if continued is not None:
         if conn.model is None and continued.model:
             conn = replace(conn, model=continued.model)  # its model, unless given again
+        conn = _its_profile(conn, continued.profile)
         continued.messages = with_system(continued.messages, system)
     if interactive:
+        from outscale_cli.errors import UsageError
         from outscale_cli.repl import run_session
+
+        given = {
+            "the PROMPT argument": prompt is not None,
+            "-f/--file": bool(file),
+            "--json": json_output,
+            "--usage": usage,
+            "--prefix": prefix is not None,
+        }
+        if any(given.values()):
+            dropped = ", ".join(name for name, on in given.items() if on)
+            raise UsageError(f"chat -i takes its questions at its own prompt: drop {dropped}",
+                             hint="or ask without -i: outscale-cli chat 'QUESTION'")  # fmt: skip
 
         terminal = Output(stream=stream, plain=plain, show_thinking=show_thinking)
         run_session(env, conn, sampling=sampling, system=system, recorder=recorder,
@@ -181,3 +195,25 @@ def chat(
             earlier=continued.messages if continued else None,
         )  # fmt: skip
         turn_in(s, "chat", body, text, out, recorder, continuing=continued is not None)
+
+
+def _its_profile(conn: Connection, profile: str | None) -> Connection:
+    """A continued conversation goes back to the deployment (profile) it was held with, unless
+    this command names a deployment (-p, --server-url, OUTSCALE_PROFILE, OUTSCALE_SERVER_URL)
+    or that profile is gone from the config file."""
+    import os
+    from dataclasses import replace
+
+    from outscale_cli.config import config_path, read_names
+    from outscale_cli.errors import ConfigError
+
+    chosen = conn.profile or conn.server_url or conn.mock
+    if profile is None or chosen or os.environ.get("OUTSCALE_PROFILE"):
+        return conn
+    if os.environ.get("OUTSCALE_SERVER_URL"):
+        return conn
+    try:
+        names = read_names(config_path(conn.config, os.environ))
+    except ConfigError:
+        return conn  # the settings, read next, say what is wrong with the file
+    return replace(conn, profile=profile) if profile in names else conn

@@ -4,8 +4,9 @@ A table or rendered Markdown on a terminal, plain text when piped, one JSON obje
 --json. Nothing here imports pydantic or httpx: these commands read a local file.
 """
 
-from collections.abc import Sequence
-from typing import Annotated, Any, Optional
+import functools
+from collections.abc import Callable, Sequence
+from typing import Annotated, Any, Optional, TypeVar
 
 import typer
 
@@ -21,6 +22,30 @@ ConfigFlag = Annotated[
     Optional[str],  # noqa: UP045 - typer reads these annotations at run time
     typer.Option("--config", metavar="PATH", help="The config file [env: OUTSCALE_CONFIG]"),
 ]
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _sqlite_errors(command: F) -> F:
+    """An SQLite error met while reading or changing the history (a corrupt page, a lock held
+    too long, a read-only or full disk) is a one-line message with a hint, exit 3."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        import sqlite3
+
+        try:
+            return command(*args, **kwargs)
+        except sqlite3.Error as exc:
+            import os
+
+            from outscale_cli.history import failure
+            from outscale_cli.recording import path_of
+
+            raise failure(path_of(os.environ), exc) from None
+
+    return wrapper  # type: ignore[return-value]
 
 
 def _env() -> Any:
@@ -49,6 +74,7 @@ def _check_limit(limit: int) -> None:
 
 
 @app.callback()
+@_sqlite_errors
 def recent(ctx: typer.Context, limit: Limit = 20, json_output: Json = False) -> None:
     """The recent exchanges (the default when no subcommand is given)."""
     if ctx.invoked_subcommand is not None:
@@ -62,6 +88,7 @@ def recent(ctx: typer.Context, limit: Limit = 20, json_output: Json = False) -> 
 
 
 @app.command("conversations")
+@_sqlite_errors
 def conversations(limit: Limit = 50, json_output: Json = False) -> None:
     """The conversations, newest first: id, name, turns, model, last used."""
     import json
@@ -83,6 +110,7 @@ def conversations(limit: Limit = 50, json_output: Json = False) -> None:
 
 
 @app.command("show")
+@_sqlite_errors
 def show(
     conversation: Annotated[str, typer.Argument(metavar="ID|NAME", help="The conversation")],
     json_output: Json = False,
@@ -117,6 +145,7 @@ def show(
 
 
 @app.command("search")
+@_sqlite_errors
 def search(
     query: Annotated[str, typer.Argument(metavar="TEXT", help="Words to find")],
     limit: Limit = 20,
@@ -137,6 +166,7 @@ def search(
 
 
 @app.command("rm")
+@_sqlite_errors
 def remove(
     conversation: Annotated[
         Optional[str],  # noqa: UP045
@@ -144,11 +174,15 @@ def remove(
     ] = None,
     older_than: Annotated[
         Optional[str],  # noqa: UP045
-        typer.Option("--older-than", metavar="AGE", help="Exchanges older than AGE: 30d, 12h, 2w"),
+        typer.Option(
+            "--older-than",
+            metavar="AGE",
+            help="Conversations last used more than AGE ago: 30d, 12h, 2w",
+        ),
     ] = None,
     everything: Annotated[bool, typer.Option("--all", help="The whole history")] = False,
 ) -> None:
-    """Remove a conversation, the exchanges older than an age, or everything."""
+    """Remove a conversation, the conversations unused for an age, or everything."""
     from outscale_cli.errors import UsageError
 
     chosen = sum(x is not None and x is not False for x in (conversation, older_than, everything))
@@ -157,6 +191,12 @@ def remove(
     history = _open()
     env = _env()
     if history is None:
+        if everything:
+            import os
+
+            from outscale_cli.recording import path_of
+
+            _remove_input_history(path_of(os.environ))
         env.info("removed nothing: the history is empty")
         return
     with history:
@@ -166,10 +206,12 @@ def remove(
             removed = history.remove_older_than(_age(older_than))
         else:
             removed = history.remove_all()
+            _remove_input_history(history.path)
     env.info(f"removed {removed} exchange{'s' * (removed != 1)}")
 
 
 @app.command("export")
+@_sqlite_errors
 def export(json_output: Json = True) -> None:
     """Every exchange, one JSON object a line (a backup: history export --json > b.jsonl)."""
     import json
@@ -206,6 +248,7 @@ def on(config: ConfigFlag = None) -> None:
 
 
 @app.command("status")
+@_sqlite_errors
 def status(config: ConfigFlag = None, json_output: Json = False) -> None:
     """Whether exchanges are recorded, why, and what the history holds."""
     import json
@@ -242,8 +285,20 @@ def _switch(recording: bool, config: Optional[str]) -> None:  # noqa: UP045
     set_history(where, recording)
     env = _env()
     env.info(f"history {'on' if recording else 'off'} ({where})")
-    if recording and os.environ.get("OUTSCALE_NO_HISTORY", "") not in ("", "0"):
+    from outscale_cli.recording import no_history
+
+    if recording and no_history(os.environ):
         env.warn("OUTSCALE_NO_HISTORY is set in this environment: it still turns recording off")
+
+
+def _remove_input_history(history: Any) -> None:
+    """chat -i's typed lines go with the rest."""
+    from outscale_cli.recording import input_history_path
+
+    try:
+        input_history_path(history).unlink(missing_ok=True)
+    except OSError:
+        pass
 
 
 # -- output ---------------------------------------------------------------------------------
@@ -265,12 +320,13 @@ def _table(env: Any, columns: tuple[str, ...], rows: Sequence[tuple[str, ...]]) 
     if env.stdout_isatty:
         from rich.console import Console
         from rich.table import Table
+        from rich.text import Text
 
         table = Table(box=None, header_style="bold", pad_edge=False)
         for column in columns:
             table.add_column(column, overflow="fold")
         for row in rows:
-            table.add_row(*row)
+            table.add_row(*(Text(cell) for cell in row))  # said text, never rich markup
         Console(file=env.stdout).print(table)
     else:
         env.out("".join("\t".join(row) + "\n" for row in rows))

@@ -369,19 +369,25 @@ def conversation_of(
         if wants or name is not None:
             raise UsageError("--mock exchanges are not recorded: drop -c, --cid and --name")
         return None, None
+    if no_log and name is not None:
+        raise UsageError("--name names a recorded conversation: drop --no-log, or drop --name")
     on, why = (False, "--no-log") if no_log else history_on(conn, os.environ)
-    if not on:
+    if not on and not no_log:
         if wants or name is not None:
             raise UsageError(
                 f"-c, --cid and --name use the history, which is off here ({why})",
-                hint="turn it on with 'outscale-cli history on' (or drop --no-log)",
+                hint="turn it on with 'outscale-cli history on'",
             )
         return None, None
     recorder = Recorder(env, path_of(os.environ), name=name)
     if not wants and name is None:
+        if no_log:
+            return None, None
         recorder.open_early()
         return recorder, None
-    from outscale_cli.history import History, HistoryError
+    import sqlite3
+
+    from outscale_cli.history import History, failure
 
     if wants and not recorder.path.exists():
         raise UsageError("there is no conversation to continue yet: the history is empty")
@@ -396,11 +402,12 @@ def conversation_of(
                 return recorder, None
             conversation = history.find(cid) if cid is not None else history.last_conversation()
             if conversation is None:
-                raise UsageError("there is no conversation to continue yet: the history is empty")
+                raise UsageError("there is no chat conversation to continue yet")
             recorder.conversation = conversation
-            return recorder, earlier(history, conversation)
-    except HistoryError:
-        raise
+            # -c --no-log: continued, this turn not recorded
+            return (None if no_log else recorder), earlier(history, conversation)
+    except sqlite3.Error as exc:
+        raise failure(recorder.path, exc) from None
 
 
 def turn_in(
@@ -423,7 +430,8 @@ def turn_in(
     try:
         complete(s, route, body, out, turn)
     except BaseException as exc:
-        if isinstance(exc, ServerError) and continuing and exc.http_status in (400, 413, 422):
+        if (isinstance(exc, ServerError) and exc.http_status in (400, 413, 422)
+                and continuing and recorder is not None):  # fmt: skip
             exc.hint = (
                 "the conversation may be too long for the model: see it with "
                 f"'outscale-cli history show {recorder.conversation}', or start a new one "

@@ -341,3 +341,112 @@ def test_an_interactive_session_continues_the_last_conversation(
     finally:
         child.close(force=True)
     assert [m["content"] for m in sent_messages(stand_in)][::2] == ["before", "after"]
+
+
+# -- found in review ---------------------------------------------------------------------------
+def test_a_corrupt_history_is_exit_3_with_what_to_do(
+    stand_in: Served, home: dict[str, str]
+) -> None:
+    for i in range(30):
+        assert chat(stand_in, home, "--no-stream", f"question {i} " + "x" * 2000).code == 0
+    path = Path(home["OUTSCALE_HISTORY"])
+    data = bytearray(path.read_bytes())
+    assert len(data) > 8 * 4096
+    data[2 * 4096 : 6 * 4096] = b"\xa5" * (4 * 4096)  # pages past the header: garbage
+    path.write_bytes(bytes(data))
+    for args in (["history"], ["history", "search", "question"], ["history", "rm", "--all"]):
+        result = run_cli(*args, env=home)
+        assert result.code == 3, (args, result.stderr)
+        lines = result.stderr.splitlines()
+        assert "Traceback" not in result.stderr and "internal error" not in result.stderr
+        assert lines[0].startswith(f"outscale-cli: error: the history {path} cannot be used")
+        assert f"mv {path} {path}.broken" in result.stderr
+
+
+@pytest.mark.parametrize("extra", [["a question"], ["-f", "question.md"], ["--json"],
+                                   ["--usage"], ["--prefix", "Sure:"]])  # fmt: skip
+def test_interactive_refuses_what_it_would_ignore(
+    stand_in: Served, home: dict[str, str], extra: list[str], tmp_path: Path
+) -> None:
+    (tmp_path / "question.md").write_text("q")
+    result = run_cli("chat", "-i", *extra, env={**stand_in.env(), **home}, cwd=tmp_path)
+    assert result.code == 2 and result.stdout == ""
+    assert "chat -i takes its questions at its own prompt: drop" in result.stderr
+    assert stand_in.posts() == []
+
+
+def test_continue_after_a_fim_continues_the_last_chat(
+    stand_in: Served, home: dict[str, str]
+) -> None:
+    assert chat(stand_in, home, "A chat question.").code == 0
+    env = {**stand_in.env(), **home}
+    assert run_cli("fim", "-m", "codestral-2405", "def f():", env=env).code == 0
+    result = chat(stand_in, home, "-c", "And then?")
+    assert result.code == 0, result.stderr
+    assert [m["content"] for m in sent_messages(stand_in)][0] == "A chat question."
+
+
+def test_continue_goes_back_to_the_conversations_profile(home: dict[str, str]) -> None:
+    with serve(MockConfig()) as x, serve(MockConfig()) as y:
+        Path(home["OUTSCALE_CONFIG"]).write_text(
+            f'[profiles.x]\nserver_url = "{x.url}"\nmodel = "small-2409"\n\n'
+            f'[profiles.y]\nserver_url = "{y.url}"\nmodel = "small-2409"\n'
+        )
+        assert run_cli("chat", "-p", "x", "first", env=home).code == 0
+        result = run_cli("chat", "-c", "second", env=home)
+        assert result.code == 0, result.stderr
+        assert len(x.posts()) == 2 and y.posts() == []
+        elsewhere = run_cli("chat", "-c", "-p", "y", "third", env=home)  # named: it wins
+        assert elsewhere.code == 0 and len(y.posts()) == 1
+
+
+def test_continue_without_recording_this_turn(stand_in: Served, home: dict[str, str]) -> None:
+    assert chat(stand_in, home, "first").code == 0
+    result = chat(stand_in, home, "-c", "--no-log", "not kept")
+    assert result.code == 0, result.stderr
+    assert [m["content"] for m in sent_messages(stand_in)][0] == "first"
+    assert [r[0] for r in db(home).execute("SELECT prompt FROM exchanges")] == ["first"]
+
+
+def test_a_bad_history_value_in_the_file_is_exit_3_naming_its_line(
+    stand_in: Served, home: dict[str, str]
+) -> None:
+    Path(home["OUTSCALE_CONFIG"]).write_text('# mine\nhistory = "no"\n')
+    for args in (["history", "status"], ["chat", "hi"]):
+        result = run_cli(*args, env={**stand_in.env(), **home})
+        assert result.code == 3, (args, result.stderr)
+        assert "config.toml:2: history: expected true or false (got 'no')" in result.stderr
+    assert stand_in.posts() == []
+
+
+def test_outscale_no_history_false_keeps_recording(stand_in: Served, home: dict[str, str]) -> None:
+    assert chat(stand_in, home, "kept", OUTSCALE_NO_HISTORY="false").code == 0
+    assert [r[0] for r in db(home).execute("SELECT prompt FROM exchanges")] == ["kept"]
+
+
+def test_rm_all_removes_the_typed_lines_too(stand_in: Served, home: dict[str, str]) -> None:
+    assert chat(stand_in, home, "hi").code == 0
+    typed = Path(home["OUTSCALE_HISTORY"] + ".input")
+    typed.write_text("\n# 2026-11-29\n+a secret I typed\n")
+    result = run_cli("history", "rm", "--all", env=home)
+    assert result.code == 0, result.stderr
+    assert not typed.exists()
+
+
+def test_a_mistyped_profile_keeps_the_session_going(stand_in: Served, home: dict[str, str]) -> None:
+    pexpect = pytest.importorskip("pexpect")
+    child = spawn_session({**stand_in.env(), **home})
+    try:
+        child.expect_exact(PROMPT_READY)
+        child.sendline("/profile nosuch")
+        child.expect("unchanged: still the model and deployment of before")
+        child.expect_exact(PROMPT_READY)
+        child.sendline("still there?")
+        child.expect("Stand-in answer")
+        child.expect_exact(PROMPT_READY)
+        child.sendline("/exit")
+        child.expect(pexpect.EOF)
+    finally:
+        child.close(force=True)
+    assert child.exitstatus == 0
+    assert [p.json()["messages"][-1]["content"] for p in stand_in.posts()] == ["still there?"]

@@ -2,29 +2,42 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import threading
 import time
+import types
 from pathlib import Path
 
 import pytest
 
+from outscale_cli.errors import UsageError
 from outscale_cli.history import (
     MIGRATIONS,
     SCHEMA,
     Exchange,
     History,
     HistoryError,
+    NameTaken,
+    failure,
     new_conversation_id,
 )
-from outscale_cli.recording import earlier, reply_of, with_system
+from outscale_cli.recording import (
+    Recorder,
+    earlier,
+    input_history_path,
+    no_history,
+    reply_of,
+    with_system,
+)
 
 USER = {"role": "user", "content": "q"}
 
 
 def exchange(prompt: str, answer: str = "an answer", **extra: object) -> Exchange:
     messages = [{"role": "user", "content": prompt}]
-    return Exchange("chat", messages, prompt, answer, model="small-2409", **extra)  # type: ignore[arg-type]
+    extra.setdefault("model", "small-2409")
+    return Exchange("chat", messages, prompt, answer, **extra)  # type: ignore[arg-type]
 
 
 @pytest.fixture
@@ -190,3 +203,166 @@ def test_a_reasoning_answer_goes_back_with_its_thinking() -> None:
          "closed": True},
         {"type": "text", "text": "323"},
     ]}  # fmt: skip
+
+
+# -- found in review: what a user can get wrong, and what others do meanwhile ------------------
+def test_older_than_removes_whole_conversations_so_nothing_they_said_stays(path: Path) -> None:
+    with History(path) as history:
+        old = exchange("an old secret")
+        old.created_at -= 40 * 86400
+        stale = history.record(old, conversation=None, name=None)
+        later = exchange("a later turn", created_at=old.created_at + 60)
+        later.messages = [{"role": "user", "content": "an old secret"},
+                          {"role": "assistant", "content": "an answer"},
+                          {"role": "user", "content": "a later turn"}]  # fmt: skip
+        history.record(later, conversation=stale, name=None)
+        resumed = history.record(exchange("asked long ago", created_at=old.created_at),
+                                 conversation=None, name=None)  # fmt: skip
+        history.record(exchange("continued today"), conversation=resumed, name=None)
+        assert history.remove_older_than(30 * 86400) == 2  # both turns of the stale one
+        assert [c.id for c in history.conversations()] == [resumed]  # used today: kept whole
+        assert "an old secret" not in "".join(
+            json.dumps(e.as_json()) for e in history.every())  # fmt: skip
+
+
+@pytest.mark.parametrize("wanted", ["", "   ", "2", "202"])
+def test_an_empty_or_very_short_id_names_no_conversation(path: Path, wanted: str) -> None:
+    with History(path) as history:
+        history.record(exchange("only one"), conversation=None, name=None)
+        with pytest.raises(UsageError, match="not empty|no conversation"):
+            history.find(wanted)
+
+
+def test_a_prefix_of_four_characters_or_more_names_its_conversation(path: Path) -> None:
+    with History(path) as history:
+        first = history.record(exchange("one"), conversation=None, name=None)
+        second = history.record(exchange("two"), conversation=None, name=None)
+        assert history.find(first[:-1] if first[:-1] != second[:-1] else first) == first
+        with pytest.raises(UsageError, match="begins the ids of several"):
+            history.find(first[:8])  # the date: both
+
+
+def test_a_conversation_removed_meanwhile_is_recorded_again_under_its_id(path: Path) -> None:
+    with History(path) as history:
+        conversation = history.record(exchange("one"), conversation=None, name=None)
+        history.remove_conversation(conversation)  # `history rm` from another terminal
+        assert history.record(exchange("two"), conversation=conversation, name=None) == conversation
+        assert [e.prompt for e in history.exchanges(conversation)] == ["two"]
+
+
+def test_a_name_taken_meanwhile_is_not_stolen(path: Path) -> None:
+    with History(path) as history:
+        first = history.record(exchange("one"), conversation=None, name="dup")
+        with pytest.raises(NameTaken):
+            history.record(exchange("two"), conversation=None, name="dup")
+        assert history.named("dup") == first and history.counts() == (1, 1)
+
+
+def test_the_recorder_keeps_the_exchange_unnamed_when_its_name_was_taken(path: Path) -> None:
+    warnings: list[str] = []
+    env = types.SimpleNamespace(warn=warnings.append)
+    with History(path) as history:
+        taken = history.record(exchange("one"), conversation=None, name="dup")
+    recorder = Recorder(env, path, name="dup")  # type: ignore[arg-type]
+    recorder.save(exchange("two"))
+    assert recorder.conversation not in (None, taken)
+    assert len(warnings) == 1 and "'dup' was taken meanwhile" in warnings[0]
+    assert recorder.conversation in warnings[0]
+    with History(path) as history:
+        assert history.named("dup") == taken and history.counts() == (2, 2)
+
+
+def test_the_history_opened_early_in_a_thread_is_the_one_recorded_to(path: Path) -> None:
+    warnings: list[str] = []
+    recorder = Recorder(types.SimpleNamespace(warn=warnings.append), path)  # type: ignore[arg-type]
+    recorder.open_early()
+    recorder.save(exchange("one"))
+    assert warnings == [] and recorder.opening is None
+    with History(path) as history:
+        assert [e.prompt for e in history.exchanges(recorder.conversation or "")] == ["one"]
+
+
+def test_an_error_met_opening_early_is_told_when_saving(tmp_path: Path) -> None:
+    warnings: list[str] = []
+    (tmp_path / "file").write_text("")
+    recorder = Recorder(types.SimpleNamespace(warn=warnings.append),  # type: ignore[arg-type]
+                        tmp_path / "file" / "history.sqlite")  # fmt: skip
+    recorder.open_early()
+    recorder.save(exchange("one"))
+    assert len(warnings) == 1 and "the exchange was not recorded: cannot open" in warnings[0]
+
+
+def test_continue_skips_fim_exchanges(path: Path) -> None:
+    with History(path) as history:
+        chat = history.record(exchange("a chat"), conversation=None, name=None)
+        fim = Exchange("fim", {"prompt": "def f():"}, "def f():", "pass")
+        history.record(fim, conversation=None, name=None)
+        assert history.last_conversation() == chat
+
+
+def test_a_conversation_lists_the_model_last_used(path: Path) -> None:
+    with History(path) as history:
+        conversation = history.record(exchange("one", model="small-2409"), conversation=None,
+                                      name=None)  # fmt: skip
+        history.record(exchange("two", model="codestral-2405"), conversation=conversation,
+                       name=None)  # fmt: skip
+        history.record(exchange("three", model="ministral-8b"), conversation=conversation,
+                       name=None)  # fmt: skip
+        assert [c.model for c in history.conversations()] == ["ministral-8b"]
+
+
+def test_the_write_ahead_log_is_private_too(path: Path) -> None:
+    with History(path) as history:
+        history.record(exchange("private"), conversation=None, name=None)
+        companions = [path.with_name(path.name + s) for s in ("-wal", "-shm")]
+        assert all(p.exists() for p in companions)  # while it is open
+        modes = {p.name: oct(p.stat().st_mode & 0o777) for p in [path, *companions]}
+    assert set(modes.values()) == {"0o600"}, modes
+
+
+def test_a_sqlite_error_becomes_one_line_with_what_to_do(path: Path) -> None:
+    cases = {
+        "database is locked": "another outscale-cli is writing it",
+        "attempt to write a readonly database": "writable",
+        "database or disk is full": "free some disk space",
+        "database disk image is malformed": f"mv {path} {path}.broken",
+    }
+    for text, hint in cases.items():
+        error = failure(path, sqlite3.OperationalError(text))
+        assert isinstance(error, HistoryError) and error.status == 3
+        assert error.message == f"the history {path} cannot be used: {text}"
+        assert error.hint is not None and hint in error.hint
+
+
+def test_a_failed_statement_is_told_not_the_rollback_after_it(path: Path) -> None:
+    with History(path) as history:
+        history.db.execute(
+            "CREATE TRIGGER boom BEFORE INSERT ON exchanges "
+            "BEGIN SELECT RAISE(ROLLBACK, 'disk I/O error (simulated)'); END"
+        )
+        with pytest.raises(sqlite3.DatabaseError, match="simulated"):
+            history.record(exchange("one"), conversation=None, name=None)
+
+
+@pytest.mark.parametrize(("value", "off"), [("", False), ("0", False), ("false", False),
+                                            ("No", False), ("off", False), ("1", True),
+                                            ("yes", True), ("true", True)])  # fmt: skip
+def test_outscale_no_history_reads_as_a_user_means_it(value: str, off: bool) -> None:
+    assert no_history({"OUTSCALE_NO_HISTORY": value}) is off
+
+
+def test_the_input_history_is_named_after_the_history(tmp_path: Path) -> None:
+    assert input_history_path(tmp_path / "h.sqlite") == tmp_path / "h.sqlite.input"
+
+
+def test_a_table_on_a_terminal_shows_brackets_as_written() -> None:
+    import io
+
+    from outscale_cli.commands.history import _table
+
+    out = io.StringIO()
+    env = types.SimpleNamespace(stdout_isatty=True, stdout=out)
+    rows = [("[/bold] closes nothing", "arr[i] and mask[b]", "[/]")]
+    _table(env, ("prompt", "answer", "name"), rows)  # rich markup would raise on "[/]"
+    shown = out.getvalue()
+    assert "[/bold] closes nothing" in shown and "arr[i] and mask[b]" in shown and "[/]" in shown
