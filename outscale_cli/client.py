@@ -549,10 +549,13 @@ def _decode_json(raw: bytes, what: str) -> Any:
     if not raw.strip():
         raise BadResponse(f"empty {what}: the server answered with no body")
     try:
-        return json.loads(raw)
+        decoded = json.loads(raw)
     except ValueError:
         snippet = raw[:80].decode("utf-8", "replace")
         raise BadResponse(f"undecodable {what}: not JSON ({snippet!r})") from None
+    from outscale_cli.stream import whole_characters
+
+    return whole_characters(decoded, raw)
 
 
 @dataclass(frozen=True)

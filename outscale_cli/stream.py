@@ -194,7 +194,31 @@ def parse_json_object(data: str | bytes, what: str) -> dict[str, Any]:
         raise BadResponse(f"undecodable {what}: not JSON ({snippet!r})") from None
     if not isinstance(obj, dict):
         raise BadResponse(f"undecodable {what}: a JSON {type(obj).__name__}, not an object")
-    return obj
+    checked: dict[str, Any] = whole_characters(obj, data)
+    return checked
+
+
+def whole_characters(obj: Any, data: str | bytes) -> Any:
+    """`obj` (decoded from the JSON text `data`) with each lone UTF-16 surrogate, which JSON
+    allows ("\\ud83d" alone) but UTF-8 cannot encode, replaced by U+FFFD: such a string would
+    fail when printed or recorded. Checked on the text first: the rare case costs, not each
+    delta."""
+    if isinstance(data, str):
+        if "\\ud" not in data and "\\uD" not in data:
+            return obj
+    elif b"\\ud" not in data and b"\\uD" not in data:
+        return obj
+    return _whole(obj)
+
+
+def _whole(value: Any) -> Any:
+    if isinstance(value, str):
+        return value.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+    if isinstance(value, dict):
+        return {_whole(k): _whole(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_whole(v) for v in value]
+    return value
 
 
 def iter_deltas(chunks: Iterable[bytes], completion: Completion) -> Iterator[Delta]:

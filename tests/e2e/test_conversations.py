@@ -450,3 +450,31 @@ def test_a_mistyped_profile_keeps_the_session_going(stand_in: Served, home: dict
         child.close(force=True)
     assert child.exitstatus == 0
     assert [p.json()["messages"][-1]["content"] for p in stand_in.posts()] == ["still there?"]
+
+
+@pytest.mark.parametrize("stream", [True, False])
+def test_a_lone_surrogate_in_an_answer_is_printed_and_recorded_as_a_replacement(
+    home: dict[str, str], stream: bool
+) -> None:
+    half, whole_one = "\\ud83d", "\\ud83d\\ude00"
+    message = {"role": "assistant", "content": [
+        {"type": "thinking", "thinking": [{"type": "text", "text": f"hm {half}"}]},
+        {"type": "text", "text": f"half an emoji: {half}, a whole one: {whole_one}"}]}  # fmt: skip
+    if stream:
+        chunk = {"id": "x", "object": "chat.completion.chunk", "model": MODEL,
+                 "choices": [{"index": 0, "delta": message, "finish_reason": "stop"}]}  # fmt: skip
+        body = "data: " + json.dumps(chunk).replace("\\\\u", "\\u") + "\n\ndata: [DONE]\n\n"
+        canned = Canned(body=body.encode(), content_type="text/event-stream")
+    else:
+        choice = {"index": 0, "message": message, "finish_reason": "stop"}
+        whole = {"id": "x", "object": "chat.completion", "model": MODEL, "choices": [choice]}
+        canned = Canned(body=json.dumps(whole).replace("\\\\u", "\\u").encode())
+    with serve_canned(canned) as served:
+        args = ["--show-thinking"] + ([] if stream else ["--no-stream"])
+        result = chat(served, home, *args, "hi")
+    assert result.code == 0, result.stderr
+    assert "half an emoji: \ufffd, a whole one: \U0001f600" in result.stdout
+    assert result.stderr.count("\n") <= 1 and "Traceback" not in result.stderr
+    answer, thinking = db(home).execute("SELECT answer, thinking FROM exchanges").fetchone()
+    assert answer == "half an emoji: \ufffd, a whole one: \U0001f600\n"[: len(answer)]
+    assert thinking == "hm \ufffd"
