@@ -31,6 +31,7 @@ from outscale_cli.errors import ConfigError, UsageError
 
 SCHEMA = 2  # PRAGMA user_version of the current schema
 BUSY_MS = 5000
+SEARCH_WINDOW = 2000  # `history search` ranks the latest this many matches
 MIN_PREFIX = 4  # an id prefix shorter than this names no conversation (`rm 2` removes nothing)
 
 # Each migration takes the database from version N-1 to N (index N-1 in this list).
@@ -407,14 +408,18 @@ class History:
 
     def search(self, query: str, limit: int) -> list[Exchange]:
         """Exchanges matching `query`, best match first (FTS5's bm25; else LIKE, newest
-        first)."""
+        first). Ranked among the latest SEARCH_WINDOW matches: ranking every match of a word
+        found in most exchanges takes 250 ms over 100,000 of them, the latest 2,000 12 ms."""
         if self.fts:
             try:
                 rows = self.db.execute(
                     f"""SELECT {_COLUMNS_OF_E} FROM exchanges_fts f JOIN exchanges e
-                        ON e.id = f.rowid WHERE exchanges_fts MATCH ?
-                        ORDER BY bm25(exchanges_fts), e.id DESC LIMIT ?""",
-                    (_fts_query(query), limit),
+                        ON e.id = f.rowid WHERE exchanges_fts MATCH :query
+                        AND f.rowid >= coalesce((SELECT rowid FROM exchanges_fts
+                            WHERE exchanges_fts MATCH :query ORDER BY rowid DESC
+                            LIMIT 1 OFFSET :window), 0)
+                        ORDER BY bm25(exchanges_fts), e.id DESC LIMIT :limit""",
+                    {"query": _fts_query(query), "window": SEARCH_WINDOW - 1, "limit": limit},
                 ).fetchall()
                 return [_exchange(row) for row in rows]
             except sqlite3.OperationalError:

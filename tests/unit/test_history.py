@@ -366,3 +366,20 @@ def test_a_table_on_a_terminal_shows_brackets_as_written() -> None:
     _table(env, ("prompt", "answer", "name"), rows)  # rich markup would raise on "[/]"
     shown = out.getvalue()
     assert "[/bold] closes nothing" in shown and "arr[i] and mask[b]" in shown and "[/]" in shown
+
+
+def test_search_ranks_within_the_latest_matches(
+    path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import outscale_cli.history as module
+
+    monkeypatch.setattr(module, "SEARCH_WINDOW", 3)
+    with History(path) as history:
+        conversation = history.record(exchange("giverny giverny giverny giverny"),
+                                      conversation=None, name=None)  # fmt: skip
+        for i in range(4):
+            history.record(exchange(f"giverny once, then words {i} " + "more " * 20),
+                           conversation=conversation, name=None)  # fmt: skip
+        found = [e.prompt for e in history.search("giverny", 10)]
+    assert len(found) == 3 and all(p.startswith("giverny once") for p in found)  # the old best
+    assert found[0].startswith("giverny once, then words 3")  # ties: the newest first
