@@ -181,7 +181,7 @@ def show(
     json_output: Annotated[bool, typer.Option("--json", help="One JSON object")] = False,
     config: ConfigFlag = None,
 ) -> None:
-    """Show each effective setting and where it comes from (flag, env, profile, default)."""
+    """Show each effective setting and where it comes from (env, profile, default)."""
     import json
     import os
 

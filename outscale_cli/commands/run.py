@@ -365,6 +365,8 @@ def conversation_of(
         raise UsageError("--name starts a conversation: drop -c/--cid, or drop --name")
     if name is not None and not name.strip():
         raise UsageError("--name takes a name that is not empty")
+    if name is not None and any(ch < " " or "\x7f" <= ch <= "\x9f" for ch in name):
+        raise UsageError("--name takes a name without control characters (tabs, new lines)")
     if conn.mock:
         if wants or name is not None:
             raise UsageError("--mock exchanges are not recorded: drop -c, --cid and --name")

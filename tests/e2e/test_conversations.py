@@ -478,3 +478,12 @@ def test_a_lone_surrogate_in_an_answer_is_printed_and_recorded_as_a_replacement(
     answer, thinking = db(home).execute("SELECT answer, thinking FROM exchanges").fetchone()
     assert answer == "half an emoji: \ufffd, a whole one: \U0001f600\n"[: len(answer)]
     assert thinking == "hm \ufffd"
+
+
+@pytest.mark.parametrize("name", ["a\tb", "two\nlines", "bell\x07"])
+def test_a_name_with_control_characters_is_refused(
+    stand_in: Served, home: dict[str, str], name: str
+) -> None:
+    result = chat(stand_in, home, "--name", name, "hi")
+    assert result.code == 2 and "without control characters" in result.stderr
+    assert stand_in.posts() == []
