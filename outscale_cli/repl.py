@@ -65,7 +65,6 @@ def run_session(
     from prompt_toolkit.key_binding import KeyBindings
 
     state = State(conn, system, list(continued.messages) if continued else [])
-    _prepare(env, state)
     bindings = KeyBindings()
 
     @bindings.add("escape", "enter")  # Alt+Enter too: terminals send it as Esc, Enter
@@ -78,6 +77,12 @@ def run_session(
         key_bindings=bindings,
         multiline=False,
     )
+    # The settings and the client are prepared in a thread once the prompt is on the screen:
+    # started sooner, that thread's imports (pydantic, httpx) would hold the interpreter while
+    # the prompt is built and drawn, and the prompt would come 100 ms later.
+    shown = threading.Event()
+    prompt_session.app.after_render += lambda _app: shown.set()
+    _prepare(env, state, after=shown)
     env.info(
         "outscale-cli chat: /help for commands, Ctrl-D to leave"
         + (f"; continuing {recorder.conversation}" if continued else "")
@@ -117,13 +122,16 @@ def _input_history(recorder: Any) -> Any:
     return path
 
 
-def _prepare(env: Environment, state: State) -> None:
-    """Resolve the settings and open the client, in a thread, while the prompt shows."""
+def _prepare(env: Environment, state: State, after: threading.Event | None = None) -> None:
+    """Resolve the settings and open the client, in a thread, while the prompt shows (once
+    `after` is set, or a second has passed)."""
     state.ready.clear()
     state.error = None
 
     def work() -> None:
         try:
+            if after is not None:
+                after.wait(1.0)
             from outscale_cli.commands.run import open_session, settings_of
 
             stack = ExitStack()

@@ -145,8 +145,9 @@ def chat(
     )
     sampling.check()
     recorder, continued = conversation_of(
-        env, conn, continue_=continue_, cid=cid, name=name, no_log=no_log
-    )
+        env, conn, continue_=continue_, cid=cid, name=name, no_log=no_log,
+        open_early=not interactive,
+    )  # fmt: skip
     if continued is not None:
         if conn.model is None and continued.model:
             conn = replace(conn, model=continued.model)  # its model, unless given again

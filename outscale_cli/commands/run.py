@@ -352,6 +352,7 @@ def conversation_of(
     cid: str | None = None,
     name: str | None = None,
     no_log: bool = False,
+    open_early: bool = True,
 ) -> tuple[Any, Any]:
     """(the recorder of this command's exchanges or None, the conversation it continues or
     None), from -c/--continue, --cid, --name and --no-log."""
@@ -385,7 +386,8 @@ def conversation_of(
     if not wants and name is None:
         if no_log:
             return None, None
-        recorder.open_early()
+        if open_early:  # (not for chat -i: that thread would hold up its prompt)
+            recorder.open_early()
         return recorder, None
     import sqlite3
 
