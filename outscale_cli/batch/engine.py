@@ -37,7 +37,7 @@ from outscale_cli.client import (
     retry_after_seconds,
 )
 from outscale_cli.console import Environment
-from outscale_cli.errors import BadResponse, CliError, ConnectionFailed, Terminated
+from outscale_cli.errors import BadResponse, CliError, ConnectionFailed, OutputFailed, Terminated
 from outscale_cli.settings import Settings
 
 UNREACHABLE_AFTER = 3  # connection failures in a row, with no success between
@@ -187,10 +187,14 @@ class Engine:
             await asyncio.wait({*tasks, stopped}, return_when=asyncio.FIRST_COMPLETED)
             stopped.cancel()
         if tasks:
-            _, pending = await asyncio.wait(set(tasks), timeout=GRACE)
+            grace = 0 if self._output_failed() else GRACE  # what finishes could not be written
+            _, pending = await asyncio.wait(set(tasks), timeout=grace)
             for task in pending:
                 task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
+
+    def _output_failed(self) -> bool:
+        return isinstance(self._stop, (OutputFailed, OSError))
 
     async def _wait_for_stop(self) -> None:
         while self._stop is None:
@@ -225,8 +229,12 @@ class Engine:
         self._next_send_at = max(self._next_send_at, now)
         wait = self._next_send_at - now
         self._next_send_at += 1.0 / self.rate
-        if wait > 0:
-            await asyncio.sleep(wait)
+        if wait > 0:  # cut short when the run stops (Ctrl-C, SIGTERM, --max-time)
+            stopped = asyncio.ensure_future(self._wait_for_stop())
+            try:
+                await asyncio.wait({stopped}, timeout=wait)
+            finally:
+                stopped.cancel()
 
     # -- one request ----------------------------------------------------------------------------
     async def _one(self, request: Request, seq: int, deployment: Deployment | None) -> None:
@@ -264,7 +272,10 @@ class Engine:
         else:
             deployment.failed += 1
             self.tally.failed += 1
-        self._finish(seq, outcome)
+        try:
+            self._finish(seq, outcome)
+        except (OutputFailed, OSError) as exc:  # (BrokenPipeError too: a reader gone away)
+            self._stop_with(exc)  # nothing more can be written: the run stops now
 
     def _retry_wait(self, outcome: Outcome, deployment: Deployment, attempts: int) -> float | None:
         """Seconds to wait before sending the request again, or None: it is done (ok or not)."""
@@ -371,9 +382,14 @@ class Engine:
 
     def _flush_all(self) -> None:
         """When the run stops: what finished after a gap is written too (--resume keys on
-        custom_id, not on order)."""
-        for seq in sorted(self._finished):
-            self.writer.write(self._finished.pop(seq))
+        custom_id, not on order); nothing when the output is what failed."""
+        if self._output_failed():
+            return
+        try:
+            for seq in sorted(self._finished):
+                self.writer.write(self._finished.pop(seq))
+        except (OutputFailed, OSError) as exc:
+            self._stop_with(exc)
 
 
 def _decode(answer: Answer) -> Any:

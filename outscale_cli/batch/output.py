@@ -146,6 +146,29 @@ class Writer:
             os.close(self._fd)
 
 
+def hold(path: Path) -> int:
+    """An open descriptor of `path` holding an exclusive lock (flock) on it, so that two runs
+    never write the same file; UsageError when another run holds it. Where the file system has
+    no locks, the run goes on without."""
+    import errno
+    import fcntl
+
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    except OSError as exc:
+        raise UsageError(f"cannot write {path}: {exc.strerror or exc}") from None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as exc:
+        if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+            os.close(fd)
+            raise UsageError(
+                f"another batch run is writing {path}",
+                hint="wait for it to end, or write to another -o file",
+            ) from None
+    return fd
+
+
 # -- --resume ----------------------------------------------------------------------------------
 @dataclass
 class Resumed:

@@ -21,6 +21,7 @@ import json
 import os
 import shutil
 import sqlite3
+import stat
 import tempfile
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -203,6 +204,12 @@ def check(
             raise UsageError(f"cannot read the batch {name}: it is a directory") from None
         except OSError as exc:
             raise UsageError(f"cannot read the batch {name}: {exc.strerror or exc}") from None
+        if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+            # a pipe, <(...), /dev/stdin: it can be read once, and is read again to send
+            spool = tempfile.NamedTemporaryFile(  # noqa: SIM115 - closed below
+                prefix="outscale-batch-", suffix=".jsonl", delete=False
+            )
+            path = Path(spool.name)
     ids = IdStore()
     problems: list[str] = []  # the first MAX_PROBLEMS
     found = 0  # all of them
@@ -246,7 +253,7 @@ def check(
             os.unlink(spool.name)
         raise
     finally:
-        if spool is None:
+        if handle is not stdin:
             handle.close()
     if spool is not None:
         spool.close()

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from outscale_cli.batch.engine import Deployment, Engine, Tally
-from outscale_cli.batch.output import Writer, resume
+from outscale_cli.batch.output import Writer, hold, resume
 from outscale_cli.batch.progress import Progress
 from outscale_cli.batch.reader import ENDPOINTS, Defaults, check, requests
 from outscale_cli.commands.options import Connection
@@ -54,9 +54,14 @@ def run_batch(conn: Connection, options: BatchOptions) -> None:
             _show_dry_run(env, options, checked, deployments)
             return
         tally = Tally(total=checked.requests)
+        if options.output is not None:
+            held = hold(options.output)
+            stack.callback(os.close, held)
         if options.resume:
             assert options.output is not None
             resumed = resume(options.output, checked.ids)
+            if os.stat(options.output).st_ino != os.fstat(held).st_ino:  # rewritten: hold it too
+                stack.callback(os.close, hold(options.output))
             tally.skipped = resumed.kept
             tally.total -= resumed.kept
             if resumed.torn:
@@ -103,8 +108,8 @@ def _check_options(options: BatchOptions) -> None:
         raise UsageError(f"--endpoint takes chat or fim, not {options.endpoint!r}")
     if not 1 <= options.concurrency <= MAX_CONCURRENCY:
         raise UsageError(f"--concurrency takes 1 to {MAX_CONCURRENCY} (got {options.concurrency})")
-    if options.rate is not None and not 0 < options.rate <= 100_000:  # also refuses nan
-        raise UsageError(f"--rate takes a number of requests a second above 0 (got {options.rate})")
+    if options.rate is not None and not 0.001 <= options.rate <= 100_000:  # also refuses nan
+        raise UsageError(f"--rate takes 0.001 to 100,000 requests a second (got {options.rate})")
     if options.resume and options.output is None:
         raise UsageError("--resume completes an output file: give it with -o FILE")
     if options.spread and options.profiles:
@@ -151,6 +156,16 @@ def _deployments(
     if not names:
         settings = settings_of(conn)
         return [Deployment(settings.profile or "default", settings, _model(settings, None), j)]
+    if len(names) > 1:
+        overriding = [v for v in ("OUTSCALE_SERVER_URL",) if os.environ.get(v)] + (
+            ["--server-url"] if conn.server_url else []
+        )
+        if overriding:
+            raise UsageError(
+                f"{' and '.join(overriding)} would send every profile's requests to one server "
+                f"({', '.join(names)} all to it)",
+                hint="unset OUTSCALE_SERVER_URL (or drop --server-url) to spread over profiles",
+            )
     found = []
     for name in names:
         settings = resolve_settings(conn.flags(), os.environ, profile=name, config=conn.config)

@@ -386,3 +386,92 @@ def test_concurrency_and_rate_have_ranges(tmp_path: Path) -> None:
     for flags, fragment in cases:
         result = batch(source, *flags, url="http://127.0.0.1:9")
         assert result.code == 2 and fragment in result.stderr, (flags, result.stderr)
+
+
+# -- found in review ---------------------------------------------------------------------------
+def test_an_output_that_cannot_be_written_stops_the_run_with_exit_10(tmp_path: Path) -> None:
+    source = prompts(tmp_path / "in.jsonl", 300)  # more than the window of 64 in flight
+    with stand_in_process() as url:
+        result = batch(str(source), "-o", "/dev/full", url=url)
+    assert result.code == 10, result.stderr
+    assert "cannot write the records: No space left on device" in result.stderr
+    assert "Traceback" not in result.stderr and "Task exception" not in result.stderr
+
+
+def test_a_reader_gone_away_ends_the_run_quietly(tmp_path: Path) -> None:
+    source = prompts(tmp_path / "in.jsonl", 300)
+    with stand_in_process() as url:
+        env = clean_env({"OUTSCALE_SERVER_URL": url, "OUTSCALE_MODEL_NAME": MODEL})
+        process = subprocess.Popen([*cli_command(), "batch", "run", str(source)],
+                                   stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                   stderr=subprocess.PIPE, env=env)  # fmt: skip
+        assert process.stdout is not None and process.stderr is not None
+        assert process.stdout.read(10)  # `| head -c 10`
+        process.stdout.close()
+        err = process.stderr.read()
+        process.stderr.close()
+        process.wait(timeout=RUN_TIMEOUT)  # it used to wait forever on its window
+    assert process.returncode == 0 and b"Traceback" not in err, err
+
+
+def test_an_input_that_can_be_read_only_once_is_sent_whole(tmp_path: Path) -> None:
+    data = prompts(tmp_path / "in.jsonl", 20).read_bytes()
+    out = tmp_path / "out.jsonl"
+    with stand_in_process() as url:
+        result = batch("/dev/stdin", "-o", str(out), url=url, stdin=data)  # a pipe, read twice
+    assert result.code == 0, result.stderr
+    assert sorted(r["custom_id"] for r in records(out)) == sorted(f"q{i}" for i in range(20))
+
+
+def test_a_server_url_from_the_environment_does_not_silently_take_every_profile(
+    tmp_path: Path,
+) -> None:
+    config = tmp_path / "config.toml"
+    with stand_in_process() as a, stand_in_process() as b:
+        config.write_text(f'[profiles.a]\nserver_url = "{a}"\nmodel = "{MODEL}"\n'
+                          f'[profiles.b]\nserver_url = "{b}"\nmodel = "{MODEL}"\n')  # fmt: skip
+        source = str(prompts(tmp_path / "in.jsonl", 4))
+        env = {"OUTSCALE_CONFIG": str(config), "OUTSCALE_SERVER_URL": a}
+        result = run_cli("batch", "run", source, "-p", "a", "-p", "b", env=env)
+    assert result.code == 2 and result.stdout == ""
+    assert "OUTSCALE_SERVER_URL would send every profile's requests to one server" in result.stderr
+
+
+def test_two_runs_never_write_one_file(tmp_path: Path) -> None:
+    source = prompts(tmp_path / "in.jsonl", 200)
+    out = tmp_path / "out.jsonl"
+    with stand_in_process("--latency", "0.2") as url:
+        env = clean_env({"OUTSCALE_SERVER_URL": url, "OUTSCALE_MODEL_NAME": MODEL})
+        first = subprocess.Popen([*cli_command(), "batch", "run", str(source), "-o", str(out)],
+                                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                 stderr=subprocess.PIPE, env=env)  # fmt: skip
+        deadline = time.monotonic() + RUN_TIMEOUT
+        while (not out.exists() or out.stat().st_size == 0) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        second = batch(str(source), "-o", str(out), "--resume", url=url)
+        _, err = first.communicate(timeout=RUN_TIMEOUT * 4)
+    assert first.returncode == 0, err
+    assert second.code == 2 and f"another batch run is writing {out}" in second.stderr
+    ids = [r["custom_id"] for r in records(out)]
+    assert sorted(ids) == sorted(f"q{i}" for i in range(200))  # each once
+
+
+def test_ctrl_c_does_not_wait_for_the_next_paced_send(tmp_path: Path) -> None:
+    source = prompts(tmp_path / "in.jsonl", 5)
+    out = tmp_path / "out.jsonl"
+    with stand_in_process() as url:
+        env = clean_env({"OUTSCALE_SERVER_URL": url, "OUTSCALE_MODEL_NAME": MODEL})
+        process = subprocess.Popen(
+            [*cli_command(), "batch", "run", str(source), "-o", str(out), "--rate", "0.01"],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=env,
+        )  # fmt: skip: the next send is 100 s away
+        deadline = time.monotonic() + RUN_TIMEOUT
+        while (not out.exists() or out.stat().st_size == 0) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        process.send_signal(signal.SIGINT)
+        _, err = process.communicate(timeout=RUN_TIMEOUT)  # not 100 s
+    assert process.returncode == 130, err
+    assert len(records(out)) == 1
