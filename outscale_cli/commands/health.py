@@ -175,8 +175,10 @@ def verdict(checks: list[Check], *, fleet: bool) -> CliError | None:
 
 def _line(c: Check, with_profile: bool) -> str:
     r = c.report
-    where = f"{r['model'] or '(no model)'} at {r['server_url']}"
+    where = f"{r['model'] or '(no model)'} at {r['server_url'] or '(no server URL)'}"
     if not c.ok:
+        if r["server_url"] is None and r["model"] is None:  # its settings could not be read
+            where = "(settings)"
         return f"fail {c.profile} {where}: {c.error.message if c.error else ''}"
     ok = f"ok {where} ({r['check']}, {r['latency_ms']} ms)"
     return f"ok {c.profile} {ok[3:]}" if with_profile else ok

@@ -50,6 +50,7 @@ def test_ping_all_checks_every_profile_past_a_misconfigured_one(
                                                     ["fail", "badcmd"]]  # fmt: skip
     assert "OUTSCALE_TEST_UNSET_VARIABLE, which is not set" in lines[0]
     assert "api_key_cmd exited with status 1" in lines[2]
+    assert lines[0].startswith("fail nokey (settings): ") and "None" not in done.stdout
     assert done.stderr == "outscale-cli: error: 2 of 3 profiles are not healthy: nokey, badcmd\n"
 
 
