@@ -550,7 +550,7 @@ def _decode_json(raw: bytes, what: str) -> Any:
         raise BadResponse(f"empty {what}: the server answered with no body")
     try:
         decoded = json.loads(raw)
-    except ValueError:
+    except (ValueError, RecursionError):
         snippet = raw[:80].decode("utf-8", "replace")
         raise BadResponse(f"undecodable {what}: not JSON ({snippet!r})") from None
     from outscale_cli.stream import whole_characters

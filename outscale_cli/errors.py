@@ -202,7 +202,7 @@ def message_from_body(body: bytes | str) -> str | None:
         return None
     try:
         data = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):  # (a body nested too deeply for the decoder)
         if text.startswith("<"):  # a proxy's HTML page: its title, never its markup
             return _text_of_html(text) or None
         return _first_line(text)
@@ -228,7 +228,7 @@ def message_from_object(data: Any) -> str:
         if stripped[:1] in ("{", "["):
             try:
                 return message_from_object(json.loads(stripped)) or _first_line(stripped)
-            except ValueError:
+            except (ValueError, RecursionError):
                 pass
         return _first_line(stripped)
     if isinstance(data, list):
@@ -257,7 +257,7 @@ def message_from_object(data: Any) -> str:
 def _request_id_from_body(body: bytes) -> str | None:
     try:
         data = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):
         return None
     if isinstance(data, dict) and isinstance(data.get("request_id"), str):
         return str(data["request_id"])

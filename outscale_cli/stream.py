@@ -189,7 +189,7 @@ def parse_json_object(data: str | bytes, what: str) -> dict[str, Any]:
         raise BadResponse(f"empty {what}: the server sent no body")
     try:
         obj = json.loads(data)
-    except ValueError:
+    except (ValueError, RecursionError):  # (nested too deeply for the decoder)
         snippet = data[:80] if isinstance(data, str) else data[:80].decode("utf-8", "replace")
         raise BadResponse(f"undecodable {what}: not JSON ({snippet!r})") from None
     if not isinstance(obj, dict):

@@ -128,6 +128,8 @@ def response_format(
     raw = read_bytes(str(schema_file), f"--json-schema {schema_file}", limit)
     try:
         schema = json.loads(raw)
+    except RecursionError:
+        raise UsageError(f"--json-schema {schema_file} is nested too deeply") from None
     except ValueError as exc:
         raise UsageError(f"--json-schema {schema_file} is not valid JSON: {exc}") from None
     if not isinstance(schema, dict):

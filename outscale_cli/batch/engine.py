@@ -352,6 +352,10 @@ class Engine:
         except BadResponse as exc:
             if answer.status < 400:
                 error = exc
+        if error is None and answer.status < 400 and not _a_completion(data):
+            shape = f"a JSON {type(data).__name__}" if not isinstance(data, dict) else (
+                "an object without choices")  # fmt: skip
+            error = BadResponse(f"not a completion: the server answered {shape}")
         if answer.status >= 400:
             assert deployment.client is not None
             server_error = deployment.client.status_error(answer, deployment.client.url(self.route))
@@ -406,11 +410,16 @@ def _decode(answer: Answer) -> Any:
         raise BadResponse("empty response: the server answered with no body")
     try:
         return json.loads(answer.content)
-    except ValueError:
+    except (ValueError, RecursionError):
         if answer.status >= 400:
             return answer.content.decode("utf-8", "replace")[:2000]
         parse_json_object(answer.content, "response")  # raises the usual message
         raise
+
+
+def _a_completion(data: Any) -> bool:
+    """Whether a 2xx answer is a completion (an object with a list of choices)."""
+    return isinstance(data, dict) and isinstance(data.get("choices"), list)
 
 
 def _fill_answer(outcome: Outcome, data: dict[str, Any]) -> None:

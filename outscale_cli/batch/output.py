@@ -223,7 +223,7 @@ def resume(path: Path, ids: IdStore) -> Resumed:
 def _read_record(path: Path, number: int, raw: bytes, ids: IdStore) -> tuple[str, bool]:
     try:
         record = json.loads(raw)
-    except ValueError:
+    except (ValueError, RecursionError):
         raise UsageError(
             f"cannot resume {path}: line {number} is not a record (not JSON)",
             hint="is it the output of a batch run? give another -o, or fix the file",

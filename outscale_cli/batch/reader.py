@@ -80,6 +80,10 @@ def parse(
         data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise LineProblem(f"not JSON ({exc.msg}, column {exc.colno})") from None
+    except RecursionError:
+        raise LineProblem("not JSON that can be read: nested too deeply") from None
+    except ValueError as exc:  # an integer of more than 4,300 digits
+        raise LineProblem(f"not JSON that can be read: {exc}") from None
     if not isinstance(data, dict):
         raise LineProblem(f"a JSON {type(data).__name__}, not an object")
     if "body" in data:

@@ -409,7 +409,7 @@ def _merge(path: Path, writer: Any, seen: IdStore, job_id: str, answers: bool,
                 custom_id = record["custom_id"]
                 if not isinstance(custom_id, str):
                     raise TypeError
-            except (ValueError, KeyError, TypeError):
+            except (ValueError, RecursionError, KeyError, TypeError):
                 odd += 1
                 writer.write_raw(raw if raw.endswith(b"\n") else raw + b"\n")
                 continue

@@ -475,3 +475,19 @@ def test_ctrl_c_does_not_wait_for_the_next_paced_send(tmp_path: Path) -> None:
         _, err = process.communicate(timeout=RUN_TIMEOUT)  # not 100 s
     assert process.returncode == 130, err
     assert len(records(out)) == 1
+
+
+@pytest.mark.parametrize("body", [b"{}", b"[1, 2]", b'{"id": "x"}'])
+def test_a_2xx_answer_that_is_not_a_completion_is_a_failed_record(
+    tmp_path: Path, body: bytes
+) -> None:
+    from .helpers import Canned, serve_canned
+
+    source = prompts(tmp_path / "in.jsonl", 2)
+    out = tmp_path / "out.jsonl"
+    with serve_canned(Canned(body=body)) as served:
+        result = batch(str(source), "-o", str(out), url=served.url)
+    assert result.code == 9, result.stderr
+    written = records(out)
+    assert len(written) == 2 and all(r["error"] is not None for r in written)
+    assert "not a completion" in json.dumps(written[0]["error"])

@@ -232,3 +232,22 @@ def test_resume_leaves_a_whole_file_untouched(tmp_path: Path) -> None:
     assert resume(path, ids).kept == 1
     assert (path.stat().st_mtime_ns, path.read_bytes()) == before
     ids.close()
+
+
+@pytest.mark.parametrize(
+    ("line", "fragment"),
+    [
+        ("[" * 100_000, "nested too deeply"),
+        ('{"prompt": "a", "max_tokens": ' + "9" * 5000 + "}", "4300 digits"),
+    ],  # fmt: skip
+)
+def test_a_line_the_decoder_cannot_take_is_a_problem_of_that_line(
+    tmp_path: Path, line: str, fragment: str
+) -> None:
+    source = tmp_path / "in.jsonl"
+    source.write_text(json.dumps({"prompt": "fine"}) + "\n" + line + "\n" + "not json\n")
+    with pytest.raises(UsageError) as caught:
+        check(str(source), "chat", plain=False, defaults=Defaults())
+    assert "has 2 problems" in caught.value.message
+    assert "line 2: not JSON that can be read: " in caught.value.message
+    assert fragment in caught.value.message and "line 3: not JSON" in caught.value.message

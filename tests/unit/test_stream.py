@@ -504,3 +504,12 @@ def test_parse_json_object_refuses_what_is_not_an_object(data: str | bytes) -> N
     with pytest.raises(BadResponse) as caught:
         parse_json_object(data, "event in the stream")
     assert "event in the stream" in caught.value.message
+
+
+def test_a_body_nested_too_deeply_is_a_bad_response_not_a_crash() -> None:
+    from outscale_cli.errors import message_from_body
+    from outscale_cli.stream import parse_json_object
+
+    with pytest.raises(BadResponse, match="not JSON"):
+        parse_json_object("[" * 100_000, "event")
+    assert message_from_body(("[" * 100_000).encode()) is not None  # an error body: shown raw
