@@ -361,8 +361,10 @@ class Client(_Http):
             response.close()
         return count
 
-    def post_json(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
-        response = self._send("POST", path, body, stream=False)
+    def post_json(self, path: str, body: dict[str, Any], *, once: bool = False) -> dict[str, Any]:
+        """`once`: a request that must not be carried out twice (creating a batch job): sent
+        again only when it cannot have reached the server (connect errors, 429)."""
+        response = self._send("POST", path, body, stream=False, once=once)
         data = _decode_json(response.content, "response")
         if not isinstance(data, dict):
             raise BadResponse("undecodable response: a JSON value that is not an object")
@@ -390,6 +392,7 @@ class Client(_Http):
         events: bool = False,
         params: dict[str, Any] | None = None,
         upload: Upload | None = None,
+        once: bool = False,
     ) -> Any:
         url = self.url(path)
         content = None
@@ -420,7 +423,12 @@ class Client(_Http):
                 response = self._http.send(request, stream=stream)
             except httpx.HTTPError as exc:
                 error = self.map_error(exc, started=False)
-                if isinstance(error, ConnectionFailed) and self._wait(attempt, None, error):
+                unsent = not once or isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout))
+                if (
+                    isinstance(error, ConnectionFailed)
+                    and unsent
+                    and self._wait(attempt, None, error)
+                ):
                     attempt += 1
                     continue
                 error.retries = attempt
@@ -445,7 +453,7 @@ class Client(_Http):
             raw = self._read_error_body(response)
             self._env.debug_line(f"response body: {raw.decode('utf-8', 'replace')[:2000]}")
             status_error = self._status_error(response, raw)
-            if response.status_code in RETRY_STATUSES:
+            if response.status_code in RETRY_STATUSES and (not once or response.status_code == 429):
                 wait = retry_after_seconds(response.headers.get("retry-after"))
                 if self._wait(attempt, wait, status_error):
                     attempt += 1

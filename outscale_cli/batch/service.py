@@ -113,7 +113,7 @@ def submit(conn: Connection, options: SubmitOptions) -> None:
                     job_body["metadata"] = options.metadata
                 if options.timeout_hours is not None:
                     job_body["timeout_hours"] = options.timeout_hours
-                job = session.client.post_json("batch/jobs", job_body)
+                job = session.client.post_json("batch/jobs", job_body, once=True)
                 job_id = _field(job, "id")
                 if options.json_output and not options.wait:
                     env.out(json.dumps(job, ensure_ascii=False, indent=2) + "\n")
@@ -377,7 +377,7 @@ def _results(session: Any, env: Environment, job: dict[str, Any], output: Path |
             raise UsageError(f"cannot write {output}: {exc.strerror or exc}") from None
     writer = Writer(output, answers=answers, run_id=job_id[:12])
     seen = IdStore()
-    odd = 0
+    odd = failed = 0
     try:
         with tempfile.TemporaryDirectory(prefix="outscale-results-") as folder:
             for key in ("output_file", "error_file"):
@@ -387,19 +387,26 @@ def _results(session: Any, env: Environment, job: dict[str, Any], output: Path |
                 path = Path(folder) / key
                 with path.open("wb") as into:
                     session.client.download(f"files/{file_id}/content", into)
-                odd += _merge(path, writer, seen, job_id, answers, env)
+                lines, errors = _merge(path, writer, seen, job_id, answers, env)
+                odd, failed = odd + lines, failed + errors
     finally:
         seen.close()
         writer.close()
     if odd:
         env.warn(f"{odd} lines of the job's files could not be read: kept as they are")
     raise_for_end(job)
+    if failed:  # the job's counters said none: its records say otherwise
+        raise PartialFailure(
+            f"the job {job_id} ended SUCCESS, and {failed} of its records hold errors",
+            hint="see them in the records' error field",
+        )
 
 
 def _merge(path: Path, writer: Any, seen: IdStore, job_id: str, answers: bool,
-           env: Environment) -> int:  # fmt: skip
-    """Write each record of one downloaded file; how many lines could not be parsed."""
-    odd = 0
+           env: Environment) -> tuple[int, int]:  # fmt: skip
+    """Write each record of one downloaded file; (how many lines could not be parsed, how
+    many records hold an error)."""
+    odd = failed = 0
     with path.open("rb") as handle:
         for raw in handle:
             if not raw.strip():
@@ -416,8 +423,10 @@ def _merge(path: Path, writer: Any, seen: IdStore, job_id: str, answers: bool,
             if seen.add(custom_id, 0) is not None:
                 env.warn(f"custom_id {custom_id!r} is in the job's files twice: kept once")
                 continue
-            writer.write(_outcome(record, job_id))
-    return odd
+            outcome = _outcome(record, job_id)
+            failed += outcome.error is not None
+            writer.write(outcome)
+    return odd, failed
 
 
 def _outcome(record: dict[str, Any], job_id: str) -> Outcome:
@@ -437,9 +446,8 @@ def _outcome(record: dict[str, Any], job_id: str) -> Outcome:
         message = message or message_from_object(body) or "the request failed"
         if isinstance(status, int):
             error = ServerError(f"{status}: {message}", http_status=status)
-        else:
-            error = CliError(message)
-            error.kind = "batch"
+        else:  # the service's own words for a request it could not carry out
+            error = ServerError(message)
     outcome = Outcome(str(record["custom_id"]), status if isinstance(status, int) else None,
                       body, error, "", 0, origin={"job": job_id})  # fmt: skip
     if isinstance(record.get("id"), str):

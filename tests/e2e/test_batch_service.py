@@ -213,16 +213,22 @@ def test_results_of_a_job_still_running_is_refused(tmp_path: Path) -> None:
 
 def test_ctrl_c_stops_waiting_not_the_job(tmp_path: Path) -> None:
     source = prompts(tmp_path / "in.jsonl", 30)
-    with service_process(pace="0.1") as env:
+    with service_process(pace="0.3") as env:  # the job takes 9 s
         job_id = batch("submit", str(source), env=env).stdout.strip()
         process = subprocess.Popen(
-            [*cli_command(), "batch", "wait", job_id, "--interval", "0.2"],
+            [*cli_command(), "batch", "wait", job_id, "--interval", "0.2", "--debug"],
             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
             env=clean_env(env),
         )  # fmt: skip
-        time.sleep(1.5)
+        assert process.stderr is not None
+        first = b""
+        while b"<- 200" not in first:  # it has polled once: waiting (however loaded the machine)
+            line = process.stderr.readline()
+            assert line, first
+            first += line
         process.send_signal(signal.SIGINT)
-        _, err = process.communicate(timeout=RUN_TIMEOUT)
+        _, rest = process.communicate(timeout=RUN_TIMEOUT)
+        err = first + rest
         assert process.returncode == 130
         assert f"stopped waiting; the job {job_id} goes on" in err.decode()
         assert f"batch wait {job_id}" in err.decode() and f"batch cancel {job_id}" in err.decode()

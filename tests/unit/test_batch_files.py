@@ -251,3 +251,26 @@ def test_a_line_the_decoder_cannot_take_is_a_problem_of_that_line(
     assert "has 2 problems" in caught.value.message
     assert "line 2: not JSON that can be read: " in caught.value.message
     assert fragment in caught.value.message and "line 3: not JSON" in caught.value.message
+
+
+def test_a_service_record_with_a_string_error_counts_as_failed(tmp_path: Path) -> None:
+    from outscale_cli.batch.reader import IdStore
+    from outscale_cli.batch.service import _merge
+
+    downloaded = tmp_path / "error_file"
+    lines = [{"id": "r1", "custom_id": "a", "response": None, "error": "model overloaded"},
+             {"id": "r2", "custom_id": "b", "response": {"status_code": 200, "body": {
+                 "choices": [{"index": 0, "message": {"role": "assistant", "content": "ok"},
+                              "finish_reason": "stop"}]}}, "error": None}]  # fmt: skip
+    downloaded.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    out = tmp_path / "records.jsonl"
+    writer = Writer(out, answers=False, run_id="job")
+    seen = IdStore()
+    try:
+        assert _merge(downloaded, writer, seen, "job", False, None) == (0, 1)  # type: ignore[arg-type]
+    finally:
+        seen.close()
+        writer.close()
+    records = [json.loads(line) for line in out.read_text().splitlines()]
+    assert records[0]["error"]["message"] == "model overloaded"
+    assert records[0]["error"]["exit_code"] == 6 and records[1]["error"] is None

@@ -513,3 +513,37 @@ def test_redact_url() -> None:
     assert redact_url("http://u@h:1") == "http://u@h:1"
     assert redact_url("http://h:1") == "http://h:1"
     assert redact_url(None) is None
+
+
+JOBS_URL = f"{SERVER}/v1/batch/jobs"
+
+
+@pytest.mark.parametrize("status", [500, 502, 503, 504])
+def test_a_request_sent_once_is_not_sent_again_after_a_gateway_error(
+    httpx_mock: HTTPXMock, waits: list[float], status: int
+) -> None:
+    httpx_mock.add_response(url=JOBS_URL, status_code=status)  # the job may exist already
+    with make_client(retries=3) as client, pytest.raises(ServerError) as caught:
+        client.post_json("batch/jobs", {"input_files": ["f"]}, once=True)
+    assert caught.value.http_status == status
+    assert len(httpx_mock.get_requests()) == 1 and waits == []
+
+
+def test_a_request_sent_once_is_sent_again_when_it_cannot_have_been_carried_out(
+    httpx_mock: HTTPXMock, waits: list[float]
+) -> None:
+    httpx_mock.add_exception(httpx.ConnectError("refused"), url=JOBS_URL)
+    httpx_mock.add_response(url=JOBS_URL, status_code=429)
+    httpx_mock.add_response(url=JOBS_URL, json={"id": "job-1"})
+    with make_client(retries=3) as client:
+        assert client.post_json("batch/jobs", {"input_files": ["f"]}, once=True) == {"id": "job-1"}
+    assert len(httpx_mock.get_requests()) == 3 and len(waits) == 2
+
+
+def test_a_request_sent_once_is_not_sent_again_after_a_read_timeout(
+    httpx_mock: HTTPXMock, waits: list[float]
+) -> None:
+    httpx_mock.add_exception(httpx.ReadTimeout("slow"), url=JOBS_URL)
+    with make_client(retries=3) as client, pytest.raises((ConnectionFailed, TimedOut)):
+        client.post_json("batch/jobs", {"input_files": ["f"]}, once=True)
+    assert len(httpx_mock.get_requests()) == 1
