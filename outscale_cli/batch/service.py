@@ -171,6 +171,7 @@ def _field(obj: Any, name: str) -> str:
 
 # -- status, wait, cancel, list -----------------------------------------------------------------
 def status(conn: Connection, job_id: str, json_output: bool) -> None:
+    check_job_id(job_id)
     env = Environment.from_process(debug=conn.debug)
     with service(conn, env) as session:
         job = _get(session, job_id)
@@ -181,6 +182,7 @@ def status(conn: Connection, job_id: str, json_output: bool) -> None:
 
 
 def wait(conn: Connection, job_id: str, interval: float | None, json_output: bool) -> None:
+    check_job_id(job_id)
     env = Environment.from_process(debug=conn.debug)
     with service(conn, env) as session:
         job = _wait(session, env, job_id, interval)
@@ -190,6 +192,7 @@ def wait(conn: Connection, job_id: str, interval: float | None, json_output: boo
 
 
 def cancel(conn: Connection, job_id: str, json_output: bool) -> None:
+    check_job_id(job_id)
     env = Environment.from_process(debug=conn.debug)
     with service(conn, env) as session:
         job = session.client.post_json(f"batch/jobs/{job_id}/cancel", {})
@@ -214,6 +217,18 @@ def list_jobs(conn: Connection, statuses: list[str], json_output: bool) -> None:
             created = _when(job.get("created_at"))
             env.out(f"{job.get('id')}\t{job.get('status')}\t{job.get('model') or ''}\t"
                     f"{done}\t{created}\n")  # fmt: skip
+
+
+def check_job_id(job_id: str) -> None:
+    """A job id is letters, digits, '-' and '_' (a UUID on La Plateforme): anything else would
+    reach another route of the API once put in the URL."""
+    import re
+
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_-]{0,127}", job_id):
+        raise UsageError(
+            f"{job_id!r} is not a batch job id",
+            hint="list the jobs with 'outscale-cli batch list'",
+        )
 
 
 def _get(session: Any, job_id: str) -> dict[str, Any]:
@@ -351,6 +366,7 @@ def _summary(job: dict[str, Any], elapsed: float) -> str:
 
 # -- results ---------------------------------------------------------------------------------------
 def results(conn: Connection, job_id: str, output: Path | None, answers: bool) -> None:
+    check_job_id(job_id)
     env = Environment.from_process(debug=conn.debug)
     with service(conn, env) as session:
         job = _get(session, job_id)

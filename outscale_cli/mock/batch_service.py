@@ -233,7 +233,7 @@ class BatchService:
         if not isinstance(files, list) or not files or not all(f in self.files for f in files):
             problems.append("input_files must name uploaded files")
         model = body.get("model")
-        if model is not None and model not in self.stand_in.config.models:
+        if model is not None and not self.stand_in.config.serves(model):
             return _json(400, {"object": "error", "message": f"Invalid model: {model}",
                                "type": "invalid_model", "param": None, "code": "1500"})  # fmt: skip
         metadata = body.get("metadata")

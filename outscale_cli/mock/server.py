@@ -41,6 +41,9 @@ if TYPE_CHECKING:
     from outscale_cli.mock.batch_service import BatchService
 
 DEFAULT_MODELS = ("small-2409", "codestral-2405", "ministral-8b-2410")
+# La Plateforme's names that follow the latest version: accepted (not listed) for what they name
+ALIASES = {"mistral-small-latest": "small-2409", "codestral-latest": "codestral-2405",
+           "ministral-8b-latest": "ministral-8b-2410"}  # fmt: skip
 RANGES = {
     "temperature": (0.0, 1.5),
     "top_p": (0.0, 1.0),
@@ -68,6 +71,12 @@ class MockConfig:
     log: bool = False  # one line per request on stderr
     failures_sent: int = field(default=0)
     lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def serves(self, model: Any) -> bool:
+        """A model it lists, or La Plateforme's -latest name of one."""
+        return isinstance(model, str) and (
+            model in self.models or ALIASES.get(model) in self.models
+        )
 
     def take_failure(self) -> bool:
         if self.fail_status is None:
@@ -287,7 +296,7 @@ class StandIn:
                 details.append({"type": "missing", "loc": ["body", key], "msg": "Field required"})
         if details:
             return 422, error_body({"detail": details}, "invalid_request_error")
-        if body["model"] not in self.config.models:
+        if not self.config.serves(body["model"]):
             return 400, error_body(f"Invalid model: {body['model']}", "invalid_model", "1500")
         if chat:
             messages = body["messages"]

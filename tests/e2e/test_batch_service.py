@@ -277,3 +277,26 @@ print("retrieved the file")
 assert client.files.delete(file_id=up.id).deleted
 print("deleted the file")
 """
+
+
+def test_the_issues_latest_names_work_on_the_stand_in(tmp_path: Path) -> None:
+    holes = tmp_path / "holes.jsonl"
+    holes.write_text("".join(json.dumps({"prompt": f"def f{i}(", "suffix": "return x"}) + "\n"
+                             for i in range(3)))  # fmt: skip
+    fills = tmp_path / "fills.jsonl"
+    done = run_cli("batch", "submit", str(holes), "--endpoint", "fim", "-m", "codestral-latest",
+                   "--wait", "-o", str(fills), "--mock")  # fmt: skip
+    assert done.code == 0, done.stderr
+    assert len(records(fills)) == 3 and all(r["error"] is None for r in records(fills))
+    asked = run_cli("chat", "--mock", "-m", "mistral-small-latest", "--no-stream", "hi")
+    assert asked.code == 0, asked.stderr
+
+
+@pytest.mark.parametrize("job_id", ["../../files", "", "a b", "x/cancel"])
+@pytest.mark.parametrize("command", ["status", "wait", "cancel", "results"])
+def test_a_job_id_that_is_not_one_is_refused_before_any_request(command: str, job_id: str) -> None:
+    with MockServer(MockConfig(api_key=KEY)) as server:
+        env = {"OUTSCALE_SERVER_URL": server.url, "OUTSCALE_API_KEY": KEY}
+        done = run_cli("batch", command, job_id, env=env)
+        assert server.records == []
+    assert done.code == 2 and "is not a batch job id" in done.stderr
