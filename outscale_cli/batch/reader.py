@@ -291,13 +291,20 @@ def requests(
 
 def _lines(handle: IO[bytes], name: str) -> Iterator[bytes]:
     """The lines of `handle` (LF-terminated; the last may not be), each at most
-    MAX_LINE_BYTES: a file with no newline at all is never read whole."""
+    MAX_LINE_BYTES: a file with no newline at all is never read whole. A UTF-8 byte order
+    mark (editors on Windows write one) is not part of the first line."""
+    number = 0
     while True:
         line = handle.readline(MAX_LINE_BYTES + 1)
         if not line:
             return
+        number += 1
         if len(line) > MAX_LINE_BYTES and not line.endswith(b"\n"):
-            raise UsageError(f"the batch {name} has a line longer than {MAX_LINE_BYTES:,} bytes")
+            raise UsageError(
+                f"the batch {name} has a line longer than {MAX_LINE_BYTES:,} bytes (line {number})"
+            )
+        if number == 1 and line.startswith(b"\xef\xbb\xbf"):
+            line = line[3:]
         yield line
 
 

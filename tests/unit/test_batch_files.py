@@ -274,3 +274,16 @@ def test_a_service_record_with_a_string_error_counts_as_failed(tmp_path: Path) -
     records = [json.loads(line) for line in out.read_text().splitlines()]
     assert records[0]["error"]["message"] == "model overloaded"
     assert records[0]["error"]["exit_code"] == 6 and records[1]["error"] is None
+
+
+@pytest.mark.parametrize("plain", [False, True])
+def test_a_byte_order_mark_is_not_part_of_the_first_line(tmp_path: Path, plain: bool) -> None:
+    source = tmp_path / "in.jsonl"
+    first = "What is 2+2?" if plain else json.dumps({"prompt": "What is 2+2?"})
+    source.write_bytes(b"\xef\xbb\xbf" + first.encode() + b"\n")
+    checked = check(str(source), "chat", plain=plain, defaults=Defaults())
+    try:
+        [request] = list(requests(checked, "chat", plain=plain, defaults=Defaults()))
+    finally:
+        checked.close()
+    assert request.body["messages"] == [{"role": "user", "content": "What is 2+2?"}]
