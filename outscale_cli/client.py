@@ -341,6 +341,10 @@ class Client(_Http):
         response = self._send("GET", path, None, stream=False, params=params)
         return _decode_json(response.content, "response")
 
+    def delete_json(self, path: str) -> Any:
+        response = self._send("DELETE", path, None, stream=False)
+        return _decode_json(response.content, "response")
+
     def upload(self, path: str, upload: Upload) -> dict[str, Any]:
         """POST a file as multipart/form-data (its part `file`, then `fields`), streamed."""
         response = self._send("POST", path, None, stream=False, upload=upload)

@@ -82,6 +82,18 @@ def submit(conn: Connection, options: SubmitOptions) -> None:
     _check_metadata(options.metadata)
     if options.timeout_hours is not None and not 1 <= options.timeout_hours <= 168:
         raise UsageError(f"--timeout-hours takes 1 to 168 (got {options.timeout_hours})")
+    if not options.wait:
+        flags = {
+            "-o": options.output is not None,
+            "--answers": options.answers,
+            "--interval": options.interval is not None,
+        }
+        given = [flag for flag, on in flags.items() if on]
+        if given:
+            raise UsageError(
+                f"{', '.join(given)} go with --wait (the results come when the job ends)",
+                hint="add --wait, or get them later: outscale-cli batch results JOB_ID -o FILE",
+            )
     defaults = Defaults(sampling=options.sampling, system=options.system)
     stdin = getattr(env.stdin, "buffer", None) if options.source == "-" else None
     checked = check(options.source, options.endpoint, plain=options.plain, defaults=defaults,
@@ -113,7 +125,11 @@ def submit(conn: Connection, options: SubmitOptions) -> None:
                     job_body["metadata"] = options.metadata
                 if options.timeout_hours is not None:
                     job_body["timeout_hours"] = options.timeout_hours
-                job = session.client.post_json("batch/jobs", job_body, once=True)
+                try:
+                    job = session.client.post_json("batch/jobs", job_body, once=True)
+                except CliError:
+                    _forget(session, env, _field(uploaded, "id"))
+                    raise
                 job_id = _field(job, "id")
                 if options.json_output and not options.wait:
                     env.out(json.dumps(job, ensure_ascii=False, indent=2) + "\n")
@@ -202,7 +218,23 @@ def cancel(conn: Connection, job_id: str, json_output: bool) -> None:
         env.out(f"{job_id} {job.get('status')}\n")
 
 
+def _forget(session: Any, env: Environment, file_id: str) -> None:
+    """The uploaded file of a job that could not be created is deleted (else it stays on the
+    service); if even that fails, its id is said."""
+    try:
+        session.client.delete_json(f"files/{file_id}")
+    except CliError:
+        env.warn(f"the uploaded file {file_id} stays on the service (no job uses it)")
+
+
+STATUSES = ("QUEUED", "RUNNING", "SUCCESS", "FAILED", "TIMEOUT_EXCEEDED",
+            "CANCELLATION_REQUESTED", "CANCELLED")  # fmt: skip
+
+
 def list_jobs(conn: Connection, statuses: list[str], json_output: bool) -> None:
+    unknown = [s for s in statuses if s not in STATUSES]
+    if unknown:
+        raise UsageError(f"--status takes {', '.join(STATUSES)} (got {', '.join(unknown)})")
     env = Environment.from_process(debug=conn.debug)
     params: dict[str, Any] = {"status": statuses} if statuses else {}
     with service(conn, env) as session:

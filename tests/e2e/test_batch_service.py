@@ -300,3 +300,27 @@ def test_a_job_id_that_is_not_one_is_refused_before_any_request(command: str, jo
         done = run_cli("batch", command, job_id, env=env)
         assert server.records == []
     assert done.code == 2 and "is not a batch job id" in done.stderr
+
+
+@pytest.mark.parametrize("flags", [["-o", "x.jsonl"], ["--answers"], ["--interval", "2"]])
+def test_submit_refuses_what_goes_with_wait_without_it(tmp_path: Path, flags: list[str]) -> None:
+    source = prompts(tmp_path / "in.jsonl", 2)
+    done = run_cli("batch", "submit", str(source), "--mock", *flags, cwd=tmp_path)
+    assert done.code == 2 and "go with --wait" in done.stderr and done.stdout == ""
+
+
+def test_list_refuses_a_status_that_is_none(tmp_path: Path) -> None:
+    done = run_cli("batch", "list", "--status", "BOGUS", "--mock")
+    assert done.code == 2 and "--status takes QUEUED, RUNNING" in done.stderr
+
+
+def test_a_job_that_cannot_be_created_takes_its_upload_away() -> None:
+    with MockServer(MockConfig(api_key=KEY)) as server:
+        env = {"OUTSCALE_SERVER_URL": server.url, "OUTSCALE_API_KEY": KEY}
+        holes = json.dumps({"prompt": "def f(", "suffix": "x"}) + "\n"
+        done = run_cli("batch", "submit", "-", "--endpoint", "fim", "-m", "no-such-model",
+                       env=env, stdin=holes.encode())  # fmt: skip
+        assert done.code == 6, done.stderr  # 400 Invalid model
+        files = [r for r in server.records if r.path.startswith("/v1/files")]
+    methods = [(r.method, r.path.count("/")) for r in files]
+    assert methods[0] == ("POST", 2) and methods[-1][0] == "DELETE"
