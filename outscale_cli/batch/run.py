@@ -16,7 +16,7 @@ from outscale_cli.batch.progress import Progress
 from outscale_cli.batch.reader import ENDPOINTS, Defaults, check, requests
 from outscale_cli.commands.options import Connection
 from outscale_cli.console import Environment
-from outscale_cli.errors import ConfigError, PartialFailure, UsageError
+from outscale_cli.errors import ConfigError, Expired, PartialFailure, Terminated, UsageError
 
 MAX_CONCURRENCY = 1024
 
@@ -90,10 +90,16 @@ def run_batch(conn: Connection, options: BatchOptions) -> None:
             on_change=progress.update,
             max_time=deployments[0].settings.max_time,
         )
+        stopped = False
         try:
             engine.run(todo)
+        except (KeyboardInterrupt, Terminated, Expired):
+            stopped = True
+            raise
         finally:
             progress.finish()
+            if stopped and options.output is not None:
+                env.info("hint: send the rest with the same command and --resume")
         if tally.failed:
             raise PartialFailure(
                 f"{tally.failed} of {tally.total} requests failed: their records hold the errors",

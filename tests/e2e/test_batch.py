@@ -373,6 +373,7 @@ def test_a_signal_stops_sending_writes_what_finished_and_resume_completes(
         written = records(out)  # whole lines only: nothing torn by a signal
         assert 0 < len(written) < 400
         assert "not sent" in summary(err.decode())
+        assert "send the rest with the same command and --resume" in err.decode()
         again = batch(str(source), "-o", str(out), "--resume", url=url, timeout=120)
     assert again.code == 0, again.stderr
     assert sorted(r["custom_id"] for r in records(out)) == sorted(f"q{i}" for i in range(400))
