@@ -56,6 +56,7 @@ class Deployment:
     paused_until: float = 0.0  # a 429 with Retry-After pauses the whole deployment
     down_until: float = 0.0  # out of the rotation after a connection failure
     failures_in_row: int = 0
+    failed_at: float = 0.0  # when the last failure in a row was counted
     last_failure: str = ""
     done: int = 0
     failed: int = 0
@@ -250,6 +251,7 @@ class Engine:
             if "model" not in body:  # the deployment's model, unless the line names one
                 body = {**body, "model": deployment.model}
             assert deployment.client is not None
+            sent_at = time.monotonic()
             try:
                 answer = await deployment.client.post(self.route, body)
                 outcome = self._outcome(request, answer, deployment, attempts)
@@ -257,7 +259,7 @@ class Engine:
                 outcome = Outcome(request.custom_id, None, None, exc, deployment.name, attempts)
             finally:
                 self._release(deployment)
-            wait = self._retry_wait(outcome, deployment, attempts)
+            wait = self._retry_wait(outcome, deployment, attempts, sent_at)
             if wait is None:
                 break
             if wait > 0:
@@ -277,14 +279,19 @@ class Engine:
         except (OutputFailed, OSError) as exc:  # (BrokenPipeError too: a reader gone away)
             self._stop_with(exc)  # nothing more can be written: the run stops now
 
-    def _retry_wait(self, outcome: Outcome, deployment: Deployment, attempts: int) -> float | None:
+    def _retry_wait(
+        self, outcome: Outcome, deployment: Deployment, attempts: int, sent_at: float
+    ) -> float | None:
         """Seconds to wait before sending the request again, or None: it is done (ok or not)."""
         error = outcome.error
         if error is None:
             return None
         now = time.monotonic()
+        if error.unreachable and sent_at < deployment.failed_at:
+            return 0.0  # in flight with one already counted: the same outage, once
         if error.unreachable:
             deployment.failures_in_row += 1
+            deployment.failed_at = now
             deployment.last_failure = error.message
             cooldown = min(COOLDOWN_MOST, COOLDOWN_FIRST * 2 ** (deployment.failures_in_row - 1))
             deployment.down_until = now + cooldown

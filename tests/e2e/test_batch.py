@@ -492,3 +492,47 @@ def test_a_2xx_answer_that_is_not_a_completion_is_a_failed_record(
     written = records(out)
     assert len(written) == 2 and all(r["error"] is not None for r in written)
     assert "not a completion" in json.dumps(written[0]["error"])
+
+
+def test_a_deployment_restarting_for_a_second_does_not_stop_the_run(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+
+    def start() -> subprocess.Popen[bytes]:
+        server = subprocess.Popen(
+            [*cli_command(), "mock-server", "--port", str(port), "-q", "-m", MODEL,
+             "--latency", "0.05"],
+            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+            env=clean_env(),
+        )  # fmt: skip
+        assert server.stdout is not None and server.stdout.readline()  # listening
+        server.stdout.close()
+        return server
+
+    source = prompts(tmp_path / "in.jsonl", 300)
+    out = tmp_path / "out.jsonl"
+    server = start()
+    env = clean_env(
+        {"OUTSCALE_SERVER_URL": f"http://127.0.0.1:{port}", "OUTSCALE_MODEL_NAME": MODEL}
+    )
+    command = [*cli_command(), "batch", "run", str(source), "-o", str(out), "-j", "16"]
+    run = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                           stderr=subprocess.PIPE, env=env)  # fmt: skip
+    try:
+        deadline = time.monotonic() + RUN_TIMEOUT
+        while (not out.exists() or out.stat().st_size == 0) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        server.terminate()  # 16 requests in flight fail together: one outage, not 16
+        server.wait(timeout=RUN_TIMEOUT)
+        time.sleep(1.0)
+        server = start()
+        _, err = run.communicate(timeout=RUN_TIMEOUT * 4)
+    finally:
+        server.terminate()
+        server.wait(timeout=RUN_TIMEOUT)
+    assert run.returncode in (0, 9), err  # (a request cut mid-answer may be a failed record)
+    ids = [r["custom_id"] for r in records(out)]
+    assert sorted(ids) == sorted(f"q{i}" for i in range(300))
