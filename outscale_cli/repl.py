@@ -215,6 +215,7 @@ def _command(env: Environment, state: State, recorder: Any, line: str) -> str | 
         changed = replace(state.conn, model=rest) if word == "/model" else replace(
             state.conn, profile=rest, model=None
         )  # fmt: skip
+        state.ready.wait()  # the preparation under way ends first: one at a time
         kept = (state.conn, state.session, state.stack, state.error)
         state.conn, state.stack = changed, None
         _prepare(env, state)
