@@ -219,7 +219,7 @@ def test_endless_stream_stopped_by_max_time_with_flat_memory(faults: FaultServer
     argv = [*cli_path(), "chat", "--server-url", faults.url("endless-stream"), "-m", "x"]
     started = time.monotonic()
     process = subprocess.Popen(
-        [*argv, "--max-time", "4", "Hello"],
+        [*argv, "--max-time", "6", "Hello"],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         stdin=subprocess.DEVNULL,
@@ -227,17 +227,19 @@ def test_endless_stream_stopped_by_max_time_with_flat_memory(faults: FaultServer
         text=True,
     )
     samples = []
-    while process.poll() is None and time.monotonic() - started < 3.6:
+    while process.poll() is None and time.monotonic() - started < 5.6:
         time.sleep(0.4)
         samples.append(_rss_kib(process.pid))
     _, stderr = process.communicate(timeout=20)
-    ROWS.append(("endless stream, --max-time 4", process.returncode, time.monotonic() - started))
+    ROWS.append(("endless stream, --max-time 6", process.returncode, time.monotonic() - started))
     assert process.returncode == 5
-    assert "--max-time 4 s expired" in stderr
+    assert "--max-time 6 s expired" in stderr
     samples = [s for s in samples if s]
-    assert len(samples) >= 4
-    # Flat: after the first second, streaming ~100k events more grows RSS by under 4 MiB.
-    assert max(samples[2:]) - samples[2] < 4096, samples
+    assert len(samples) >= 8
+    # Flat: over the second half (start-up over, even on a loaded machine: it took 2 s once
+    # beside a mutation run), streaming ~100k events more grows RSS by under 4 MiB.
+    half = samples[len(samples) // 2 :]
+    assert max(half) - half[0] < 4096, samples
 
 
 def _rss_kib(pid: int) -> int:
