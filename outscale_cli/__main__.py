@@ -9,17 +9,25 @@ import sys
 
 def main() -> None:
     if sys.argv[1:] in (["--version"], ["-V"]):
+        import os
+
         from outscale_cli import __version__
-        from outscale_cli.console import guard_streams
 
-        guard_streams()
-        try:
-            sys.stdout.write(f"outscale-cli {__version__}\n")
-            sys.stdout.flush()
-        except BaseException as exc:  # noqa: B036 - reported as every command reports
+        try:  # one write(2), below the console module (its imports cost 40 ms)
+            os.write(1, f"outscale-cli {__version__}\n".encode())
+        except BrokenPipeError:
+            return  # the reader went away: quiet, as every command
+        except OSError as exc:  # closed, full, failing: exit 10, said as every command says it
+            import errno
+
             from outscale_cli.app import report
+            from outscale_cli.console import guard_streams
+            from outscale_cli.errors import OutputFailed
 
-            sys.exit(report(exc, debug=False))
+            guard_streams()
+            closed = exc.errno == errno.EBADF
+            reason = "standard output is closed" if closed else exc.strerror or str(exc)
+            sys.exit(report(OutputFailed(f"cannot write the answer: {reason}"), debug=False))
         return
     from outscale_cli.app import app
 

@@ -64,6 +64,8 @@ def offenders(loaded: set[str], banned: tuple[str, ...]) -> list[str]:
 def test_version_loads_neither_typer_nor_httpx(tmp_path: Path) -> None:
     loaded = modules_loaded(tmp_path, "--version")
     assert offenders(loaded, ("typer", "httpx", "rich", *NEVER_AT_START)) == []
+    # nor the console module (dataclasses, inspect: 40 ms), which only a failure needs
+    assert offenders(loaded, ("outscale_cli.console", "dataclasses")) == []
 
 
 @pytest.mark.parametrize(
