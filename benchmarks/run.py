@@ -852,6 +852,10 @@ def main() -> int:
     compileall.compile_dir(Path(outscale_cli.__file__).parent, quiet=1)
     os.environ.pop("OUTSCALE_SERVER_URL", None)
     os.environ["OUTSCALE_CONFIG"] = os.devnull + ".absent.toml"  # no profile changes anything
+    # Chats are recorded as a user's are (the default), but into a history of their own,
+    # never the user's.
+    scratch = tempfile.TemporaryDirectory(prefix="outscale-bench-")
+    os.environ["OUTSCALE_HISTORY"] = str(Path(scratch.name) / "history.sqlite")
     print(f"## outscale-cli benchmarks{' (quick)' if args.quick else ''}\n")
     print(f"- date: {time.strftime('%Y-%m-%d')}; machine: {platform.machine()}, "
           f"{os.cpu_count()} cores, {platform.system()} {platform.release()}; "
