@@ -185,8 +185,8 @@ def server_error(status: int, body: bytes, request_id: str | None = None) -> Ser
     """Build the error for an HTTP error status from its body, whatever its shape."""
     detail = message_from_body(body)
     text = f"{status} {reason_phrase(status)}"
-    if detail and detail.lower() != reason_phrase(status).lower():
-        text += f": {detail}"
+    if detail and detail.lower() not in (reason_phrase(status).lower(), text.lower()):
+        text += f": {detail}"  # (a page that says only "503 Service Unavailable" adds nothing)
     found_id = request_id or _request_id_from_body(body)
     return ServerError(text, http_status=status, hint=hint_for_status(status), request_id=found_id)
 

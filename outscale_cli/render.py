@@ -539,12 +539,13 @@ class ThinkingWriter:
     def write(self, text: str) -> None:
         if not text:
             return
+        last = text[-1]  # the thinking's own, not the colour code's
         if self._env.colour:
             text = f"{DIM}{text}{RESET}"
         self._env.stderr.write(text)
         self._env.stderr.flush()
         self._open = True
-        self._last = text[-1]
+        self._last = last
 
     def close(self) -> None:
         """The answer begins: end the reasoning on a line of its own."""
