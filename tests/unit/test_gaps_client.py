@@ -3,7 +3,12 @@
 
 from __future__ import annotations
 
+import http.server
 import io
+import ssl
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import httpx
@@ -1346,3 +1351,179 @@ def test_a_timeout_with_exactly_fifty_milliseconds_left_is_max_times(
     with make_client(left=0.1, clock=clock) as client, pytest.raises(TimedOut) as caught:
         client.get_json("models")
     assert caught.value.message == "--max-time 5 s expired: the command took too long"
+
+
+# -- a real server or proxy on 127.0.0.1: the proxy and TLS settings reach the connection ------
+
+
+class Recorder(http.server.BaseHTTPRequestHandler):
+    """Answers every request with an empty model list; records its request line's target."""
+
+    seen: list[str] = []
+
+    def _answer(self) -> None:
+        length = int(self.headers.get("content-length") or 0)
+        self.rfile.read(length)
+        type(self).seen.append(self.path)
+        body = b'{"data": []}'
+        self.send_response(200)
+        self.send_header("content-type", "application/json")
+        self.send_header("content-length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    do_GET = do_POST = _answer
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+@contextmanager
+def loopback_server(tls: ssl.SSLContext | None = None) -> Iterator[tuple[int, list[str]]]:
+    """An HTTP(S) server on 127.0.0.1 in a thread: (its port, the targets it was sent)."""
+    handler = type("Handler", (Recorder,), {"seen": []})
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    if tls is not None:
+        server.socket = tls.wrap_socket(server.socket, server_side=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server.server_address[1], handler.seen
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+def test_requests_go_through_the_proxy_given() -> None:
+    with loopback_server() as (port, seen):
+        settings = load_settings(
+            {"server_url": "http://vm.test:5000", "proxy": f"http://127.0.0.1:{port}"}, {}
+        )
+        with Client(settings, make_env(), 0) as client:
+            assert client.get_json("models") == {"data": []}
+    # vm.test is never resolved here: the proxy was asked for the absolute URL
+    assert seen == ["http://vm.test:5000/v1/models"]
+
+
+def test_the_batch_client_goes_through_the_proxy_given() -> None:
+    import asyncio
+
+    from outscale_cli.client import AsyncClient
+
+    async def main(port: int) -> Any:
+        settings = load_settings(
+            {"server_url": "http://vm.test:5000", "proxy": f"http://127.0.0.1:{port}"}, {}
+        )
+        client = AsyncClient(settings, make_env(), connections=1)
+        try:
+            return await client.post("chat/completions", {})
+        finally:
+            await client.aclose()
+
+    with loopback_server() as (port, seen):
+        answer = asyncio.run(main(port))
+    assert (answer.status, answer.content) == (200, b'{"data": []}')
+    assert seen == ["http://vm.test:5000/v1/chat/completions"]
+
+
+@pytest.fixture
+def tls_server(tmp_path: Any) -> Iterator[tuple[int, str]]:
+    """An HTTPS server on 127.0.0.1 whose certificate a fresh CA signed: (port, the CA file)."""
+    trustme = pytest.importorskip("trustme")
+    ca = trustme.CA()
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(context)
+    bundle = tmp_path / "ca.pem"
+    ca.cert_pem.write_to_path(str(bundle))
+    with loopback_server(context) as (port, _seen):
+        yield port, str(bundle)
+
+
+def test_the_ca_bundle_given_verifies_the_server(tls_server: tuple[int, str]) -> None:
+    port, bundle = tls_server
+    settings = load_settings({"server_url": f"https://127.0.0.1:{port}", "ca_bundle": bundle}, {})
+    with Client(settings, make_env(), 0) as client:
+        assert client.get_json("models") == {"data": []}
+    untrusted = load_settings({"server_url": f"https://127.0.0.1:{port}"}, {})
+    with Client(untrusted, make_env(), 0) as client, pytest.raises(ConnectionFailed) as caught:
+        client.get_json("models")
+    assert caught.value.message.startswith(f"TLS certificate of 127.0.0.1:{port} not trusted")
+
+
+def test_the_batch_client_verifies_the_server_with_the_ca_bundle_given(
+    tls_server: tuple[int, str],
+) -> None:
+    import asyncio
+
+    from outscale_cli.client import AsyncClient
+
+    port, bundle = tls_server
+
+    async def main() -> Any:
+        settings = load_settings(
+            {"server_url": f"https://127.0.0.1:{port}", "ca_bundle": bundle}, {}
+        )
+        client = AsyncClient(settings, make_env(), connections=1)
+        try:
+            return await client.post("chat/completions", {})
+        finally:
+            await client.aclose()
+
+    assert asyncio.run(main()).status == 200
+
+
+def test_ssl_cert_dir_adds_its_certificates(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
+    loaded: list[dict[str, Any]] = []
+    real = ssl.SSLContext.load_verify_locations
+
+    def recorded(self: ssl.SSLContext, *args: Any, **kwargs: Any) -> None:
+        loaded.append(kwargs)
+        real(self, *args, **kwargs)
+
+    monkeypatch.setattr(ssl.SSLContext, "load_verify_locations", recorded)
+    monkeypatch.setenv("SSL_CERT_DIR", str(tmp_path))
+    tls_context(load_settings({"server_url": "https://h.test"}, {}), make_env())
+    assert {"capath": str(tmp_path)} in loaded
+    loaded.clear()
+    monkeypatch.delenv("SSL_CERT_DIR")
+    tls_context(load_settings({"server_url": "https://h.test"}, {}), make_env())
+    assert not any("capath" in call for call in loaded)
+
+
+def test_an_upload_asks_for_json_within_max_time(
+    httpx_mock: HTTPXMock, clock: Clock, tmp_path: Any
+) -> None:
+    from outscale_cli.client import Upload
+
+    path = tmp_path / "batch.jsonl"
+    path.write_bytes(b"{}\n")
+    httpx_mock.add_response(url=f"{SERVER}/v1/files", method="POST", json={"id": "f-1"})
+    with make_client(left=4.0, clock=clock) as client:
+        client.upload("files", Upload(str(path), "batch.jsonl", {}))
+    [request] = httpx_mock.get_requests()
+    assert request.headers["accept"] == "application/json"
+    timeout = request.extensions["timeout"]
+    assert timeout["connect"] == 4.0 and timeout["read"] == 4.0
+
+
+def test_the_time_taken_is_said_in_milliseconds(
+    httpx_mock: HTTPXMock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    now = [10.0]
+    monkeypatch.setattr(client_module.time, "perf_counter", lambda: now[0])
+
+    def slow(request: httpx.Request) -> httpx.Response:
+        now[0] += 2.0
+        return httpx.Response(200, json={})
+
+    httpx_mock.add_callback(slow, url=MODELS_URL)
+    env = make_env(debug=True)
+    with make_client(env) as client:
+        client.get_json("models")
+    assert "outscale-cli: debug: <- 200 OK in 2000 ms" in stderr_of(env).splitlines()
+
+
+def test_a_route_is_joined_as_given(httpx_mock: HTTPXMock) -> None:
+    with make_client() as client:
+        assert client.url("/XYZ/models") == f"{SERVER}/v1/XYZ/models"

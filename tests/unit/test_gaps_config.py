@@ -792,3 +792,143 @@ def test_a_key_command_has_thirty_seconds_unless_told(
     ref = ProfileRef("p", {"api_key_cmd": "get-key"}, Config(tmp_path / "c.toml"), {})
     assert ref.key() == ("api_key_cmd", "sk-c")
     assert calls == [("get-key", "p", 30.0, "30 s")]
+
+
+class Endless:
+    """A file that would never end (a device, a FIFO): what read_text asks of it is recorded."""
+
+    def __init__(self) -> None:
+        self.asked: list[int | None] = []
+
+    def open(self, mode: str) -> Endless:
+        assert mode == "rb"
+        return self
+
+    def __enter__(self) -> Endless:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        pass
+
+    def read(self, size: int | None = None) -> bytes:
+        self.asked.append(size)
+        return b"#" * (size if size is not None else 3 * 1024 * 1024)
+
+    def __str__(self) -> str:
+        return "endless.toml"
+
+
+def test_a_config_file_is_read_one_byte_past_its_limit_and_no_further() -> None:
+    endless = Endless()
+    with pytest.raises(ConfigError) as caught:
+        read_text(endless)  # type: ignore[arg-type]
+    assert caught.value.message == "config file endless.toml is larger than 1,048,576 bytes"
+    assert endless.asked == [1024 * 1024 + 1]
+
+
+def test_read_top_gives_the_top_level_values_as_written(tmp_path: Path) -> None:
+    from outscale_cli.config import read_top
+
+    path = write(tmp_path, 'history = false\ndefault_profile = "p"\n\n[profiles.p]\nmodel = 3\n')
+    assert read_top(path) == {
+        "history": False,
+        "default_profile": "p",
+        "profiles": {"p": {"model": 3}},  # unchecked: the settings check it later
+    }
+    assert read_top(tmp_path / "none.toml") == {}
+    assert read_top(write(tmp_path, "[profiles.p\n")) == {}  # not TOML: said by the settings
+
+
+def test_a_key_command_has_thirty_seconds_by_default(monkeypatch: pytest.MonkeyPatch) -> None:
+    from outscale_cli import config as config_module
+
+    runs: list[tuple[list[str], str, float, str]] = []
+
+    def run_bounded(argv: list[str], where: str, timeout: float, budget: str) -> tuple:
+        runs.append((argv, where, timeout, budget))
+        return 0, b"sk-default\n", b""
+
+    monkeypatch.setattr(config_module, "_run_bounded", run_bounded)
+    assert key_from_command("get-key --now", "p") == "sk-default"
+    assert runs == [(["get-key", "--now"], "profile p: api_key_cmd", 30.0, "30 s")]
+
+
+def test_a_key_command_gets_no_standard_input(tmp_path: Path) -> None:
+    # Whatever is piped to outscale-cli (the prompt) is not the key command's to read.
+    import os
+
+    read_end, write_end = os.pipe()
+    os.write(write_end, b"the prompt piped in\n")
+    os.close(write_end)
+    saved = os.dup(0)
+    os.dup2(read_end, 0)
+    try:
+        script = "import sys; print(sys.stdin.read().strip() or 'sk-no-input')"
+        assert key_from_command(f'{PY} -c "{script}"', "p", timeout=20) == "sk-no-input"
+    finally:
+        os.dup2(saved, 0)
+        os.close(saved)
+        os.close(read_end)
+
+
+def test_a_key_command_may_use_all_of_a_short_budget() -> None:
+    # Less than a second is time enough for a command that answers at once.
+    assert key_from_command("sh -c 'echo sk-quick'", "p", timeout=0.9) == "sk-quick"
+
+
+def spawner(tmp_path: Path, then: str) -> tuple[str, Path]:
+    """A key command that starts a child sleeping 60 s, holding its output open (or not), then
+    `then`; the child's pid is written to a file."""
+    pid_file = tmp_path / "child.pid"
+    script = tmp_path / "spawn.py"
+    script.write_text(
+        "import subprocess, sys\n"
+        "out = sys.stdout if 'hold' in sys.argv else subprocess.DEVNULL\n"
+        "child = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)'],\n"
+        "                         stdout=out, stderr=subprocess.DEVNULL)\n"
+        f"open({str(pid_file)!r}, 'w').write(str(child.pid))\n"
+        f"{then}\n"
+    )
+    return f"{PY} {script}", pid_file
+
+
+def alive(pid: int) -> bool:
+    import os
+
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
+
+
+def test_a_key_commands_child_holding_its_output_is_stopped(tmp_path: Path) -> None:
+    import os
+    import time
+
+    command, pid_file = spawner(tmp_path, "print('sk-early', flush=True)")  # then it exits
+    with pytest.raises(ConfigError) as caught:
+        key_from_command(f"{command} hold", "p", timeout=3.0, budget="b")
+    assert caught.value.message == "profile p: api_key_cmd did not finish within 3.0 s (b)"
+    child = int(pid_file.read_text())
+    for _ in range(250):  # the kill is sent before key_from_command returns; reaping may lag
+        if not alive(child):
+            break
+        time.sleep(0.02)
+    else:
+        os.kill(child, 9)
+        raise AssertionError("the command's own child was left running")
+
+
+def test_a_key_commands_helper_left_running_is_not_stopped_when_it_succeeds(
+    tmp_path: Path,
+) -> None:
+    import os
+
+    command, pid_file = spawner(tmp_path, "print('sk-ok')")  # an agent left behind, say
+    try:
+        assert key_from_command(command, "p", timeout=20) == "sk-ok"
+        assert alive(int(pid_file.read_text()))
+    finally:
+        if pid_file.exists():
+            os.kill(int(pid_file.read_text()), 9)

@@ -592,3 +592,10 @@ def test_the_stand_in_is_checked_when_asked() -> None:
     run_check(make_env(), without)
     assert isinstance(without.error, ConfigError)
     assert without.error.message.startswith("no server URL")
+
+
+def test_a_wait_of_whole_seconds_ends_exactly_on_time(httpx_mock: HTTPXMock, clock: Clock) -> None:
+    httpx_mock.add_response(url=models_url(), status_code=503, is_reusable=True)
+    check_until(make_env(), [check()], 2.0)
+    assert clock.sleeps == [1.0, 1.0]  # no attempt once no time is left
+    assert len(httpx_mock.get_requests()) == 3  # at 0, 1 and 2 s

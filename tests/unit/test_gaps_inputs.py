@@ -336,3 +336,24 @@ def test_a_device_is_read_one_byte_past_the_limit_and_no_further(
 
 def test_at_may_point_into_standard_input() -> None:
     assert split_at("-:2:2", piped(b"ab\ncd\n")) == ("ab\nc", "d\n")
+
+
+def test_standard_input_is_read_one_byte_past_the_limit_and_no_further() -> None:
+    env = piped(b"a" * 100)
+    asked: list[int] = []
+    real = env.read_stdin_bytes
+
+    def recorded(most: int) -> bytes:
+        asked.append(most)
+        return real(most)
+
+    env.read_stdin_bytes = recorded  # type: ignore[method-assign]
+    with pytest.raises(UsageError):
+        read_stdin(env, 10)
+    assert asked == [11]
+
+
+def test_missing_arguments_in_a_list_are_skipped_and_the_rest_checked() -> None:
+    with pytest.raises(UsageError) as caught:
+        check_arguments(stop=[None, "b\udcff"])  # type: ignore[list-item]
+    assert caught.value.message == "stop is not UTF-8 text"

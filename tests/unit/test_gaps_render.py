@@ -590,3 +590,99 @@ def test_a_rows_plain_text_joins_its_segments_without_the_controls() -> None:
 
     row = [Segment("a"), Segment("b", None), Control.move(1, 0).segment, Segment(" c")]
     assert _plain(row) == "ab c"
+
+
+def test_blocks_on_a_terminal_are_one_blank_row_apart(xterm: None) -> None:
+    from outscale_cli.render import MarkdownWriter
+    from tests.unit.test_render import Clock, Screen
+
+    out = io.StringIO()
+    writer = MarkdownWriter(out, width=40, height=10, force_terminal=True, clock=Clock())
+    for piece in ("A paragraph.\n\n", "- one\n- two\n\n", "End."):
+        writer.write(piece)
+    writer.finish()
+    screen = Screen(40, 10)
+    screen.feed(out.getvalue())
+    assert screen.lines() == ["A paragraph.", "", " • one", " • two", "", "End."]
+
+
+def test_a_block_started_by_a_piece_without_a_line_end_is_not_split(xterm: None) -> None:
+    from tests.unit.test_render import once
+
+    text = "Intro.\n\nbcd efg\n"
+    pieces = ["Intro.\n\n", "b", "cd", " efg\n"]
+    from outscale_cli.render import MarkdownWriter
+    from tests.unit.test_render import Screen
+
+    out = io.StringIO()
+    writer = MarkdownWriter(out, width=40, height=10, force_terminal=True, clock=EveryWrite())
+    for piece in pieces:
+        writer.write(piece)
+    writer.finish()
+    screen = Screen(40, 10)
+    screen.feed(out.getvalue())
+    assert screen.lines() == once(text) == ["Intro.", "", "bcd efg"]
+
+
+def test_what_the_terminal_echoed_after_the_last_block_is_cleared(xterm: None) -> None:
+    from outscale_cli.render import MarkdownWriter
+    from tests.unit.test_render import Screen
+
+    out = io.StringIO()
+    never = lambda: -1.0  # noqa: E731 - a clock before the first repaint: nothing live
+    writer = MarkdownWriter(out, width=40, height=10, force_terminal=True, clock=never)
+    writer.write("Intro.\n\n")
+    writer.write("Next\n")  # the next block has begun: Intro. is printed for good
+    screen = Screen(40, 10)
+    screen.feed(out.getvalue())
+    screen.feed("^C")  # the terminal echoes Ctrl-C where the cursor is
+    out.seek(0)
+    out.truncate()
+    writer.finish()
+    screen.feed(out.getvalue())
+    assert screen.lines() == ["Intro.", "", "Next"]
+
+
+def test_a_one_row_terminal_keeps_one_live_row(xterm: None) -> None:
+    screen, writer, out = stream_unfinished(" ".join(f"w{i}" for i in range(60)), height=2)
+    assert screen.lost_ups == 0
+    finished(screen, writer, out)
+
+
+def test_the_scanner_sees_an_indented_line_before_it_is_complete() -> None:
+    scanner = _BlockScanner()
+    assert scanner.feed("- one\n\n t") == []
+    assert scanner.feed("wo\n\nthree\n") == ["- one\n\n two\n\n"]
+
+
+def test_the_scanner_keeps_every_block_a_piece_finishes() -> None:
+    scanner = _BlockScanner()
+    assert scanner.feed("a\n\nb\n\nc") == ["a\n\n", "b\n\n"]
+    assert scanner.pending == "c"
+
+
+def test_the_scanner_remembers_a_blank_line_across_pieces() -> None:
+    scanner = _BlockScanner()
+    assert scanner.feed("a\n\nb\n\n") == ["a\n\n"]
+    assert scanner.feed("c\n") == ["b\n\n"]
+    assert scanner.pending == "c\n"
+
+
+@pytest.mark.parametrize(("start", "count"), [(1, 12), (0, 12)])
+def test_a_tall_numbered_list_keeps_its_numbers_aligned(
+    xterm: None, start: int, count: int
+) -> None:
+    from tests.unit.test_render import once
+
+    text = "".join(f"{i}. item {i} " + "y " * 20 + "\n" for i in range(start, start + count))
+    screen, writer, out = stream_unfinished(text)
+    assert finished(screen, writer, out) == once(text)
+
+
+def test_a_few_tall_bullets_are_printed_for_good_while_they_stream(xterm: None) -> None:
+    items = [f"item {i} " + "z " * 50 for i in range(1, 7)]  # 6 items, 3 rows each
+    screen, writer, out = stream_unfinished("".join(f"- {item}\n" for item in items))
+    shown = " ".join(screen.lines())
+    for i in range(1, 7):
+        assert shown.count(f"item {i} ") == 1, i
+    finished(screen, writer, out)
