@@ -12,9 +12,13 @@ from outscale_cli.console import Environment
 RECORDED = Path(__file__).resolve().parents[1] / "fixtures" / "recorded"
 
 
-def make_env(stdin: io.TextIOBase | None = None, *, debug: bool = False) -> Environment:
-    """An Environment on in-memory streams, as when everything is piped (no TTY, no colour)."""
-    return Environment(
+def make_env(
+    stdin: io.TextIOBase | None = None, *, debug: bool = False, own_secrets: bool = False
+) -> Environment:
+    """An Environment on in-memory streams, as when everything is piped (no TTY, no colour);
+    `own_secrets`: with a list of secrets of its own, not the process's."""
+    extra = {"secrets": []} if own_secrets else {}
+    return Environment(  # type: ignore[arg-type]
         stdin=stdin if stdin is not None else io.StringIO(),  # type: ignore[arg-type]
         stdout=io.StringIO(),
         stderr=io.StringIO(),
@@ -23,6 +27,7 @@ def make_env(stdin: io.TextIOBase | None = None, *, debug: bool = False) -> Envi
         stderr_isatty=False,
         colour=False,
         debug=debug,
+        **extra,
     )
 
 

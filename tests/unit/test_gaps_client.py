@@ -21,6 +21,8 @@ from outscale_cli.console import Environment
 from outscale_cli.errors import BadResponse, ConfigError, ConnectionFailed, ServerError, TimedOut
 from outscale_cli.settings import load_settings
 
+from . import conftest
+
 SERVER = "http://vm.test:5000"
 MODELS_URL = f"{SERVER}/v1/models"
 CHAT_URL = f"{SERVER}/v1/chat/completions"
@@ -28,17 +30,7 @@ MODELS = {"object": "list", "data": [{"id": "small-2409"}]}
 
 
 def make_env(*, debug: bool = False) -> Environment:
-    return Environment(
-        stdin=io.StringIO(),
-        stdout=io.StringIO(),
-        stderr=io.StringIO(),
-        stdin_isatty=False,
-        stdout_isatty=False,
-        stderr_isatty=False,
-        colour=False,
-        debug=debug,
-        secrets=[],
-    )
+    return conftest.make_env(debug=debug, own_secrets=True)
 
 
 def stderr_of(env: Environment) -> str:

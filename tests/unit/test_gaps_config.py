@@ -22,6 +22,7 @@ from outscale_cli.config import (
     read_text,
 )
 from outscale_cli.errors import ConfigError
+from outscale_cli.settings import EXPECTED
 
 BASE = """\
 default_profile = "small"
@@ -336,8 +337,8 @@ def test_a_default_profile_that_is_not_a_profile(tmp_path: Path) -> None:
         ),
         (
             '[profiles.p]\nmodel = "m"\nserver_url = "ftp://h"\n',
-            "3: [profiles.p] server_url: the scheme must be http or https, not 'ftp'; expected a"
-            ' URL string such as "http://10.0.0.12:5000"',
+            "3: [profiles.p] server_url: the scheme must be http or https, not 'ftp'; expected "
+            + EXPECTED["server_url"],
         ),
     ],
 )
