@@ -11,22 +11,61 @@ import typer
 from typer.core import TyperGroup
 
 from outscale_cli import __version__
-from outscale_cli.commands.batch import app as batch_app
-from outscale_cli.commands.chat import chat
-from outscale_cli.commands.completion import COMPLETE_VAR, completion
-from outscale_cli.commands.config import app as config_app
-from outscale_cli.commands.fim import fim
-from outscale_cli.commands.history import app as history_app
-from outscale_cli.commands.mock_server import mock_server
-from outscale_cli.commands.models import models
-from outscale_cli.commands.ping import ping
+from outscale_cli.commands.completion import COMPLETE_VAR
 from outscale_cli.console import PROG, Environment, guard_streams, to_devnull
 from outscale_cli.errors import CliError, OutputClosed, Terminated, UsageError, interruption
 from outscale_cli.status import ExitStatus
 
+# Each command: the module and attribute that define it, and its line in --help. A command's
+# module is imported, and its options built, only when that command runs (or completes):
+# `chat -i` does not pay for `batch`'s imports, nor `--help` for anyone's.
+COMMANDS: dict[str, tuple[str, str, str]] = {
+    "chat": ("chat", "chat", "Ask a question, print the answer."),
+    "fim": ("fim", "fim", "Complete code between a prompt and a suffix."),
+    "models": ("models", "models", "List the models the server serves."),
+    "ping": ("ping", "ping", "Check the server and its model (CI check)."),
+    "mock-server": ("mock_server", "mock_server", "Run the built-in stand-in deployment."),
+    "completion": ("completion", "completion", "Print the shell completion script."),
+    "config": ("config", "app", "Manage profiles in the config file."),
+    "batch": ("batch", "app", "Run a file of requests, resumably."),
+    "history": ("history", "app", "What was asked and answered."),
+}
+
+
+def load_command(name: str) -> Any:
+    """Build one subcommand (a command, or a group of them) from its module."""
+    import importlib
+
+    module, attribute, short_help = COMMANDS[name]
+    defined = getattr(importlib.import_module(f"outscale_cli.commands.{module}"), attribute)
+    if isinstance(defined, typer.Typer):
+        defined.rich_markup_mode = None  # plain help, as the root's
+        command = typer.main.get_command(defined)
+        command.short_help = short_help
+    else:
+        single = typer.Typer(rich_markup_mode=None, add_completion=False)
+        single.command(name, short_help=short_help)(defined)
+        command = typer.main.get_command(single)
+    command.name = name
+    return command
+
 
 class Root(TyperGroup):
     """Runs the commands and maps what they raise to the documented exit codes."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Every name is known (for "Did you mean" and completion); none is built yet.
+        self.commands = dict.fromkeys(COMMANDS)  # type: ignore[arg-type]
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        if cmd_name in COMMANDS and self.commands.get(cmd_name) is None:
+            self.commands[cmd_name] = load_command(cmd_name)
+        return self.commands.get(cmd_name)
+
+    def format_commands(self, ctx: Any, formatter: Any) -> None:
+        with formatter.section("Commands"):
+            formatter.write_dl([(name, short) for name, (_, _, short) in COMMANDS.items()])
 
     def invoke(self, ctx: Any) -> Any:
         try:
@@ -177,14 +216,3 @@ def root(
     6 error status, 7 bad answer, 8 model not served, 9 batch done with failures,
     10 output failed, 130 interrupted.
     """
-
-
-app.command("chat", short_help="Ask a question, print the answer.")(chat)
-app.command("fim", short_help="Complete code between a prompt and a suffix.")(fim)
-app.command("models", short_help="List the models the server serves.")(models)
-app.command("ping", short_help="Check the server and its model (CI check).")(ping)
-app.command("mock-server", short_help="Run the built-in stand-in deployment.")(mock_server)
-app.add_typer(config_app, name="config", short_help="Manage profiles in the config file.")
-app.add_typer(batch_app, name="batch", short_help="Run a file of requests, resumably.")
-app.add_typer(history_app, name="history", short_help="What was asked and answered.")
-app.command("completion", short_help="Print the shell completion script.")(completion)

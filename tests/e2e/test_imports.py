@@ -103,3 +103,28 @@ def test_piped_chat_loads_only_what_it_uses(tmp_path: Path) -> None:
     assert "httpx" in loaded  # it did send the request
     assert "pydantic_settings" in loaded  # and read its settings through it
     assert offenders(loaded, NEVER_IN_A_PIPED_CHAT) == []
+
+
+COMMAND_MODULES = {
+    "chat": "outscale_cli.commands.chat",
+    "fim": "outscale_cli.commands.fim",
+    "ping": "outscale_cli.commands.ping",
+    "config": "outscale_cli.commands.config",
+    "batch": "outscale_cli.commands.batch",
+    "history": "outscale_cli.commands.history",
+}
+
+
+@pytest.mark.parametrize("command", ["chat", "batch", "history"])
+def test_a_command_loads_no_other_commands_module(tmp_path: Path, command: str) -> None:
+    """Each subcommand is built when it runs: `chat` pays for neither batch's nor history's
+    options, and `--help` lists them all without building any."""
+    loaded = modules_loaded(tmp_path, command, "--help")
+    others = tuple(module for name, module in COMMAND_MODULES.items() if name != command)
+    assert COMMAND_MODULES[command] in loaded
+    assert offenders(loaded, others) == []
+
+
+def test_the_root_help_loads_no_commands_module(tmp_path: Path) -> None:
+    loaded = modules_loaded(tmp_path, "--help")
+    assert offenders(loaded, tuple(COMMAND_MODULES.values())) == []
