@@ -604,8 +604,15 @@ class AsyncClient(_Http):
         from httpx_aiohttp import HttpxAiohttpClient
 
         super().__init__(settings, env, deadline=None)
+        # Parsed once: httpx would parse the URL string and merge these headers at every
+        # request, a quarter of its CPU a request at -j 64 (cProfile of a 5,000-line run).
+        self._urls: dict[str, httpx.URL] = {}
         self._http = HttpxAiohttpClient(
-            headers=self._headers,
+            headers={
+                **self._headers,
+                "Content-Type": "application/json",
+                "Accept": "application/json",
+            },  # fmt: skip
             timeout=httpx.Timeout(settings.timeout, connect=settings.connect_timeout, pool=None),
             follow_redirects=False,
             verify=self._verify,
@@ -617,9 +624,11 @@ class AsyncClient(_Http):
         """One POST; a failure to get an answer is raised as our error (ConnectionFailed,
         TimedOut, BadResponse...)."""
         content = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
-        headers = {"Content-Type": "application/json", "Accept": "application/json"}
+        url = self._urls.get(path)
+        if url is None:
+            url = self._urls[path] = httpx.URL(self.url(path))
         try:
-            response = await self._http.post(self.url(path), content=content, headers=headers)
+            response = await self._http.post(url, content=content)
         except httpx.HTTPError as exc:
             seen = _as_httpx_would(exc)
             error = self.map_error(seen, started=False)

@@ -127,6 +127,7 @@ def mock_server(
         api_key=key,
         replay=replay,
         log=not quiet,
+        keep_records=False,  # nobody reads them here: a long run would only grow
     )
     try:
         server = MockServer(config, host, port)

@@ -9,7 +9,8 @@ Outscale deployments do), requiring an API key, and replaying a recorded respons
 
 It runs on aiohttp's server (asyncio, a C parser, a deep listen backlog), in a thread of its
 own: at 64 concurrent connections it is not the bottleneck of what it serves (a threaded
-server adds latency of its own there). Every request is recorded in `records` for tests.
+server adds latency of its own there). Every request is recorded in `records` for tests
+(`mock-server`, which nobody reads that way, keeps none).
 """
 
 from __future__ import annotations
@@ -69,6 +70,7 @@ class MockConfig:
     api_key: str | None = None  # require Authorization: Bearer <key>
     replay: Path | None = None  # answer chat completions with this recorded file
     log: bool = False  # one line per request on stderr
+    keep_records: bool = True  # tests read them; mock-server keeps none (its memory stays flat)
     failures_sent: int = field(default=0)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -210,10 +212,11 @@ class StandIn:
         """Record the request, log it, check the key: what every route shares."""
         streamed = request.content_type.startswith("multipart/")  # an upload: read as it comes
         body = await request.read() if request.can_read_body and not streamed else b""
-        headers = {k.lower(): v for k, v in request.headers.items()}
-        self.records.append(
-            Record(request.method, request.path_qs, headers, body, time.monotonic())
-        )
+        if self.config.keep_records:
+            headers = {k.lower(): v for k, v in request.headers.items()}
+            self.records.append(
+                Record(request.method, request.path_qs, headers, body, time.monotonic())
+            )
         response: web.StreamResponse
         if self.config.api_key is not None and (
             request.headers.get("authorization") != f"Bearer {self.config.api_key}"

@@ -36,3 +36,29 @@ def test_ping_wait_has_a_range(cli, httpx_mock: HTTPXMock, wait: str) -> None:
     assert result.exit_code == 2, result.stderr
     assert "--wait takes 0 to 1,000,000 seconds" in result.stderr
     assert httpx_mock.get_requests() == []
+
+
+def test_mock_server_keeps_no_record_of_requests(cli, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A long-running stand-in (a million-line batch) must not grow with every request: the
+    command asks for no records, and a server so configured keeps none."""
+    import httpx
+
+    from outscale_cli.mock import server
+
+    seen: list[server.MockConfig] = []
+
+    def refuse(config: server.MockConfig, host: str, port: int) -> None:
+        seen.append(config)
+        raise OSError(98, "Address already in use")
+
+    monkeypatch.setattr(server, "MockServer", refuse)
+    result = cli("mock-server", "--port", "0")
+    assert result.exit_code == 2 and "cannot listen" in result.stderr
+    assert [config.keep_records for config in seen] == [False]
+    monkeypatch.undo()
+
+    with server.MockServer(server.MockConfig(models=("small-2409",), keep_records=False)) as s:
+        body = {"model": "small-2409", "messages": [{"role": "user", "content": "Hi"}]}
+        answer = httpx.post(f"{s.url}/v1/chat/completions", json=body)
+        assert answer.status_code == 200
+        assert s.records == []
