@@ -46,6 +46,27 @@ def split_content(content: Any) -> tuple[str, str]:
     return "".join(text), "".join(thinking)
 
 
+class TextBuffer:
+    """A long text received in word-sized pieces, kept compact: every PIECES pieces are joined
+    into one block. A list of 100,000 small strings costs about 60 bytes a piece in object
+    headers (6 MB for a long answer); io.StringIO keeps such a list too."""
+
+    PIECES = 1024
+
+    def __init__(self) -> None:
+        self._blocks: list[str] = []
+        self._pieces: list[str] = []
+
+    def write(self, text: str) -> None:
+        self._pieces.append(text)
+        if len(self._pieces) >= self.PIECES:
+            self._blocks.append("".join(self._pieces))
+            self._pieces.clear()
+
+    def getvalue(self) -> str:
+        return "".join(self._blocks) + "".join(self._pieces)
+
+
 @dataclass
 class Completion:
     """What has been received so far, in the shape of a non-streamed response at the end."""
@@ -56,8 +77,8 @@ class Completion:
     created: int | None = None
     finish_reason: str | None = None
     usage: dict[str, Any] | None = None
-    text_parts: list[str] = field(default_factory=list)
-    thinking_parts: list[str] = field(default_factory=list)
+    text_buffer: TextBuffer = field(default_factory=lambda: TextBuffer())
+    thinking_buffer: TextBuffer = field(default_factory=lambda: TextBuffer())
     tool_calls: dict[int, dict[str, Any]] = field(default_factory=dict)
     received_any: bool = False
     keep_text: bool = True  # False: only the envelope is kept (memory flat however long)
@@ -65,11 +86,11 @@ class Completion:
 
     @property
     def text(self) -> str:
-        return "".join(self.text_parts)
+        return self.text_buffer.getvalue()
 
     @property
     def thinking(self) -> str:
-        return "".join(self.thinking_parts)
+        return self.thinking_buffer.getvalue()
 
     def add_chunk(self, chunk: dict[str, Any]) -> Delta:
         """One streamed `chat.completion.chunk`; returns what it adds."""
@@ -128,9 +149,9 @@ class Completion:
             self.saw_thinking = True
         if self.keep_text:
             if text:
-                self.text_parts.append(text)
+                self.text_buffer.write(text)
             if thinking:
-                self.thinking_parts.append(thinking)
+                self.thinking_buffer.write(thinking)
         return Delta(text, thinking)
 
     def _take_envelope(self, obj: dict[str, Any]) -> None:

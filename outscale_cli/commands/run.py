@@ -253,10 +253,16 @@ class Turn:
 
 
 def complete(
-    s: Session, route: str, body: dict[str, Any], out: Output, turn: Turn | None = None
+    s: Session,
+    route: str,
+    body: dict[str, Any],
+    out: Output,
+    turn: Turn | None = None,
+    *,
+    keep_text: bool = True,
 ) -> None:
     """Send one completion request and render its answer as it arrives (kept in `turn` when
-    given, for the history)."""
+    given; its text too, with `keep_text`, for the history or the conversation)."""
     from outscale_cli.errors import BadResponse
     from outscale_cli.render import ThinkingWriter, usage_line
     from outscale_cli.stream import (
@@ -267,7 +273,9 @@ def complete(
     )
 
     env = s.env
-    keep_text = out.json or turn is not None  # to print it whole, or to record it
+    # The text is kept to print it whole (--json), or to record it: otherwise memory stays
+    # flat however long the answer.
+    keep_text = out.json or (turn is not None and keep_text)
     turn = turn or Turn()
     completion = turn.completion = Completion(keep_text=keep_text)
     writer = None if out.json else make_writer(env, out)
@@ -429,10 +437,11 @@ def turn_in(
     interrupted, with what had come). `turn` holds the answer, even when interrupted."""
     from outscale_cli.recording import exchange_of
 
+    wanted = turn is not None or recorder is not None  # a conversation, or the history
     turn = turn or Turn()
     route = "chat/completions" if kind == "chat" else "fim/completions"
     try:
-        complete(s, route, body, out, turn)
+        complete(s, route, body, out, turn, keep_text=wanted)
     except BaseException as exc:
         if (isinstance(exc, ServerError) and exc.http_status in (400, 413, 422)
                 and continuing and recorder is not None):  # fmt: skip
