@@ -267,6 +267,7 @@ class Engine:
             if self._stop is not None:
                 return
             deployment = None
+        outcome.request = request.fingerprint()  # for a later --resume to check
         if outcome.ok:
             deployment.failures_in_row = 0
             deployment.done += 1

@@ -41,6 +41,7 @@ class Outcome:
     usage: dict[str, Any] | None = None
     origin: dict[str, Any] | None = None  # our key instead of profile and attempts (a job's)
     record_id: str | None = None  # the id the record already has (a job's output)
+    request: str | None = None  # the request's fingerprint (reader.Request.fingerprint)
 
     @property
     def ok(self) -> bool:
@@ -56,8 +57,15 @@ def mistral_record(outcome: Outcome, record_id: str) -> dict[str, Any]:
         "custom_id": outcome.custom_id,
         "response": response,
         "error": _error(outcome.error),
-        "outscale": outcome.origin or {"profile": outcome.profile, "attempts": outcome.attempts},
+        "outscale": outcome.origin or _ours(outcome),
     }
+
+
+def _ours(outcome: Outcome) -> dict[str, Any]:
+    ours: dict[str, Any] = {"profile": outcome.profile, "attempts": outcome.attempts}
+    if outcome.request is not None:
+        ours["request"] = outcome.request
+    return ours
 
 
 def answer_record(outcome: Outcome) -> dict[str, Any]:
@@ -177,11 +185,12 @@ class Resumed:
     torn: bool  # a torn last line was cut off
 
 
-def resume(path: Path, ids: IdStore) -> Resumed:
+def resume(path: Path, ids: IdStore, *, answers: bool = False) -> Resumed:
     """Keep the finished records of `path`, drop the failed ones and a torn last line (the file
     is rewritten atomically, as it is read: memory stays flat), and mark the kept ones done in
-    `ids`. A record whose custom_id the input does not have means the file was made from
-    another input: exit 2, the file untouched."""
+    `ids`. Exit 2, the file untouched, when it was made from another input: a custom_id the
+    input does not have, or whose request is not the one that made the record (its
+    fingerprint); or when it is in the other format (--answers or not)."""
     if not path.exists():
         return Resumed(0, 0, False)
     kept = dropped = 0
@@ -197,7 +206,7 @@ def resume(path: Path, ids: IdStore) -> Resumed:
                 if not complete:
                     torn = True  # the last line, cut by a kill: its request is sent again
                     continue
-                custom_id, succeeded = _read_record(path, number, raw, ids)
+                custom_id, succeeded = _read_record(path, number, raw, ids, answers)
                 if succeeded:
                     copy.write(raw)
                     kept += 1
@@ -220,7 +229,9 @@ def resume(path: Path, ids: IdStore) -> Resumed:
     return Resumed(kept, dropped, torn)
 
 
-def _read_record(path: Path, number: int, raw: bytes, ids: IdStore) -> tuple[str, bool]:
+def _read_record(
+    path: Path, number: int, raw: bytes, ids: IdStore, answers: bool
+) -> tuple[str, bool]:
     try:
         record = json.loads(raw)
     except (ValueError, RecursionError):
@@ -231,11 +242,30 @@ def _read_record(path: Path, number: int, raw: bytes, ids: IdStore) -> tuple[str
     custom_id = record.get("custom_id") if isinstance(record, dict) else None
     if not isinstance(custom_id, str):
         raise UsageError(f"cannot resume {path}: line {number} has no custom_id")
-    if not ids.has(custom_id):
+    other_input = "resume with the input and options that made it, or write to another -o file"
+    found = ids.request_of(custom_id)
+    if found is None:
         raise UsageError(
             f"cannot resume {path}: its line {number} is for custom_id {custom_id!r}, which "
             "this input does not have: it was made from another input",
-            hint="resume with the input that made it, or write to another -o file",
+            hint=other_input,
+        )
+    line, fingerprint = found
+    ours = record.get("outscale")
+    made_by = ours.get("request") if isinstance(ours, dict) else None
+    if isinstance(made_by, str) and fingerprint is not None and made_by != fingerprint:
+        raise UsageError(
+            f"cannot resume {path}: its line {number} answers another request for custom_id "
+            f"{custom_id!r} than the input's line {line} is now (the input or the sampling "
+            "options changed since)",
+            hint=other_input,
+        )
+    if answers != ("response" not in record):
+        made = "without --answers" if answers else "with --answers"
+        raise UsageError(
+            f"cannot resume {path}: it was written {made} (line {number}), and one file "
+            "holds one format",
+            hint=f"resume it {made}, or write to another -o file",
         )
     return custom_id, record_succeeded(record)
 

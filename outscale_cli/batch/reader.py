@@ -17,6 +17,7 @@ copied to a temporary file as it is checked, so it can be read again to send.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -47,6 +48,14 @@ class Request:
     number: int  # the line number, from 1
     custom_id: str
     body: dict[str, Any]  # with the command line's defaults; "model" only if the line set it
+
+    def fingerprint(self) -> str:
+        """A short digest of the body: a record carries it, so that --resume can tell that
+        the request behind a custom_id has changed (an edited input whose ids are line
+        numbers, or other sampling flags)."""
+        canonical = json.dumps(self.body, sort_keys=True, ensure_ascii=False,
+                               separators=(",", ":"))  # fmt: skip
+        return hashlib.blake2b(canonical.encode(), digest_size=8).hexdigest()
 
 
 @dataclass
@@ -188,9 +197,11 @@ def check(
     plain: bool,
     defaults: Defaults,
     stdin: IO[bytes] | None = None,
+    fingerprints: bool = False,
 ) -> Checked:
     """Read the whole input once, checking every line; raise UsageError (exit 2) listing up to
-    20 problems with their line numbers, before anything is sent."""
+    20 problems with their line numbers, before anything is sent. With `fingerprints` (to
+    resume), each request's fingerprint is kept with its id."""
     spool: IO[bytes] | None = None
     if source == "-":
         if stdin is None:
@@ -242,7 +253,8 @@ def check(
                 continue
             if request is None:
                 continue
-            earlier = ids.add(request.custom_id, number)
+            fingerprint = request.fingerprint() if fingerprints else None
+            earlier = ids.add(request.custom_id, number, fingerprint)
             if earlier is not None:
                 again = f"custom_id {request.custom_id!r} again (first on line {earlier})"
                 problem(f"line {number}: {again}")
@@ -317,14 +329,17 @@ class IdStore:
         self._db = sqlite3.connect(os.path.join(folder, "ids.sqlite"), isolation_level=None)
         self._db.execute("PRAGMA journal_mode = OFF")
         self._db.execute("PRAGMA synchronous = OFF")
-        self._db.execute("CREATE TABLE ids (id TEXT PRIMARY KEY, line INTEGER) WITHOUT ROWID")
+        self._db.execute(
+            "CREATE TABLE ids (id TEXT PRIMARY KEY, line INTEGER, print TEXT) WITHOUT ROWID"
+        )
         self._db.execute("CREATE TABLE done (id TEXT PRIMARY KEY) WITHOUT ROWID")
         self._db.execute("BEGIN")
 
-    def add(self, custom_id: str, line: int) -> int | None:
-        """Record `custom_id`; the line it was first seen on when it was seen before."""
+    def add(self, custom_id: str, line: int, fingerprint: str | None = None) -> int | None:
+        """Record `custom_id` (and its request's fingerprint); the line it was first seen on
+        when it was seen before."""
         try:
-            self._db.execute("INSERT INTO ids VALUES (?, ?)", (custom_id, line))
+            self._db.execute("INSERT INTO ids VALUES (?, ?, ?)", (custom_id, line, fingerprint))
         except sqlite3.IntegrityError:
             row = self._db.execute("SELECT line FROM ids WHERE id = ?", (custom_id,)).fetchone()
             return int(row[0])
@@ -336,6 +351,11 @@ class IdStore:
     def has(self, custom_id: str) -> bool:
         row = self._db.execute("SELECT 1 FROM ids WHERE id = ?", (custom_id,)).fetchone()
         return row is not None
+
+    def request_of(self, custom_id: str) -> tuple[int, str | None] | None:
+        """The line and the request's fingerprint of `custom_id` (None: not in the input)."""
+        row = self._db.execute("SELECT line, print FROM ids WHERE id = ?", (custom_id,)).fetchone()
+        return None if row is None else (int(row[0]), row[1])
 
     def mark_done(self, custom_ids: Mapping[str, Any] | list[str]) -> None:
         self._db.executemany("INSERT OR IGNORE INTO done VALUES (?)", [(i,) for i in custom_ids])

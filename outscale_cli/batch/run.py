@@ -46,8 +46,9 @@ def run_batch(conn: Connection, options: BatchOptions) -> None:
     with ExitStack() as stack:
         stdin = getattr(env.stdin, "buffer", None) if options.source == "-" else None
         checked = check(
-            options.source, options.endpoint, plain=options.plain, defaults=defaults, stdin=stdin
-        )
+            options.source, options.endpoint, plain=options.plain, defaults=defaults, stdin=stdin,
+            fingerprints=options.resume,
+        )  # fmt: skip
         stack.callback(checked.close)
         deployments = _deployments(conn, options, env, stack)
         if options.dry_run:
@@ -59,7 +60,7 @@ def run_batch(conn: Connection, options: BatchOptions) -> None:
             stack.callback(os.close, held)
         if options.resume:
             assert options.output is not None
-            resumed = resume(options.output, checked.ids)
+            resumed = resume(options.output, checked.ids, answers=options.answers)
             if os.stat(options.output).st_ino != os.fstat(held).st_ino:  # rewritten: hold it too
                 stack.callback(os.close, hold(options.output))
             tally.skipped = resumed.kept

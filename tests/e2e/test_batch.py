@@ -82,7 +82,11 @@ def test_every_record_reads_back_in_mistrals_batch_format(tmp_path: Path) -> Non
         body = record["response"]["body"]
         assert body["object"] == "chat.completion" and body["model"] == MODEL
         assert body["choices"][0]["message"]["content"].startswith("**Stand-in answer**")
-        assert record["outscale"] == {"profile": "default", "attempts": 1}
+        ours = record["outscale"]  # the deployment, the attempts, the request's fingerprint
+        assert {k: ours[k] for k in ("profile", "attempts")} == {"profile": "default",
+                                                                 "attempts": 1}  # fmt: skip
+        assert set(ours) == {"profile", "attempts", "request"}
+        assert len(ours["request"]) == 16 and int(ours["request"], 16) >= 0
     assert len({r["id"] for r in written}) == 30
     assert summary(result.stderr).startswith("batch: 30 requests, 30 ok, 0 failed, ")
 
@@ -208,6 +212,56 @@ def test_resume_refuses_a_file_made_from_another_input(tmp_path: Path) -> None:
     assert result.code == 2
     assert "custom_id 'other'" in result.stderr and "another input" in result.stderr
     assert out.read_bytes() == before
+
+
+def _half_done(out: Path, count: int) -> None:
+    """Keep the first `count` records of `out` (as if the run had been stopped there)."""
+    out.write_text("".join(out.read_text().splitlines(keepends=True)[:count]))
+
+
+def test_resume_refuses_when_the_request_behind_an_id_changed(tmp_path: Path) -> None:
+    """Ids that are line numbers shift when a line is added: resuming must not keep answers
+    to other questions under them. Nor answers made with other sampling options."""
+    source = tmp_path / "questions.txt"
+    source.write_text("alpha\nbeta\ngamma\n")
+    out = tmp_path / "out.jsonl"
+    with serve(MockConfig()) as served:
+        assert batch("--lines", str(source), "-o", str(out), url=served.url).code == 0
+        made = records(out)
+        assert all(len(r["outscale"]["request"]) == 16 for r in made)
+        _half_done(out, 2)
+        before = out.read_bytes()
+        source.write_text("first, a new line\nalpha\nbeta\ngamma\n")  # ids 1-3 shift
+        sent = len(served.posts())
+        moved = batch("--lines", str(source), "-o", str(out), "--resume", url=served.url)
+        assert moved.code == 2, moved.stderr
+        assert "answers another request for custom_id '1'" in moved.stderr
+        assert "input's line 1" in moved.stderr and "another -o file" in moved.stderr
+        source.write_text("alpha\nbeta\ngamma\n")
+        hotter = batch("--lines", str(source), "-o", str(out), "--resume", "-t", "0.9",
+                       url=served.url)  # fmt: skip
+        assert hotter.code == 2 and "sampling options changed" in hotter.stderr
+        assert len(served.posts()) == sent and out.read_bytes() == before  # nothing sent
+        same = batch("--lines", str(source), "-o", str(out), "--resume", url=served.url)
+    assert same.code == 0, same.stderr
+    assert [r["custom_id"] for r in records(out)] == ["1", "2", "3"]
+
+
+@pytest.mark.parametrize("first", [[], ["--answers"]])
+def test_resume_refuses_to_mix_the_two_formats(tmp_path: Path, first: list[str]) -> None:
+    source = prompts(tmp_path / "in.jsonl", 3)
+    out = tmp_path / "out.jsonl"
+    other = [] if first else ["--answers"]
+    with serve(MockConfig()) as served:
+        assert batch(str(source), "-o", str(out), *first, url=served.url).code == 0
+        _half_done(out, 1)
+        result = batch(str(source), "-o", str(out), "--resume", *other, url=served.url)
+        assert result.code == 2, result.stderr
+        made = "with --answers" if first else "without --answers"
+        assert f"it was written {made}" in result.stderr
+        again = batch(str(source), "-o", str(out), "--resume", *first, url=served.url)
+    assert again.code == 0, again.stderr
+    assert len(records(out)) == 3 and ("answer" in records(out)[2]) == bool(first)
 
 
 def test_resume_needs_an_output_file(tmp_path: Path) -> None:

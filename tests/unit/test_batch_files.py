@@ -229,7 +229,7 @@ def test_resume_leaves_a_whole_file_untouched(tmp_path: Path) -> None:
     path = tmp_path / "out.jsonl"
     path.write_text(json.dumps({"custom_id": "a", "answer": "x"}) + "\n")
     before = path.stat().st_mtime_ns, path.read_bytes()
-    assert resume(path, ids).kept == 1
+    assert resume(path, ids, answers=True).kept == 1
     assert (path.stat().st_mtime_ns, path.read_bytes()) == before
     ids.close()
 
