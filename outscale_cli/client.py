@@ -43,6 +43,19 @@ RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 BACKOFF_BASE = 0.5
 BACKOFF_CAP = 8.0
 RETRY_AFTER_CAP = 60.0
+# An answer read whole (not streamed) is held in memory to be decoded: a server that sends
+# more than this (a real answer is at most a few MB) gets an error, not all of our memory.
+MAX_ANSWER_BYTES = 64 * 1024 * 1024
+MAX_ERROR_BYTES = 1024 * 1024  # an error page: what is shown of it is much shorter
+
+
+def too_large(limit: int) -> BadResponse:
+    return BadResponse(
+        f"the server's answer is larger than {limit:,} bytes: not read further",
+        hint="check that the server URL points at a Mistral API (or ask with --stream)",
+    )
+
+
 USER_AGENT = f"outscale-cli/{__version__}"
 
 
@@ -93,7 +106,18 @@ class StreamedAnswer:
             raise self._client.map_error(exc, started=True) from exc
 
     def read(self) -> bytes:
-        return b"".join(self.chunks())
+        limit = MAX_ANSWER_BYTES
+        declared = self._response.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > limit:
+            raise too_large(limit)
+        parts: list[bytes] = []
+        size = 0
+        for chunk in self.chunks():
+            size += len(chunk)
+            if size > limit:
+                raise too_large(limit)
+            parts.append(chunk)
+        return b"".join(parts)
 
 
 def tls_context(settings: Settings, env: Environment) -> ssl.SSLContext | bool:
@@ -466,12 +490,19 @@ class Client(_Http):
             raise status_error
 
     def _read_error_body(self, response: httpx.Response) -> bytes:
+        parts: list[bytes] = []
+        size = 0
         try:
-            return response.read()
+            for chunk in response.iter_bytes():
+                parts.append(chunk)
+                size += len(chunk)
+                if size >= MAX_ERROR_BYTES:  # enough to say what went wrong
+                    break
         except httpx.HTTPError:
-            return b""
+            pass
         finally:
             response.close()
+        return b"".join(parts)[:MAX_ERROR_BYTES]
 
     def _wait(self, attempt: int, retry_after: float | None, error: CliError) -> bool:
         """Sleep before retry `attempt + 1`; False when there is none left, or no time."""
@@ -627,16 +658,30 @@ class AsyncClient(_Http):
         url = self._urls.get(path)
         if url is None:
             url = self._urls[path] = httpx.URL(self.url(path))
+        parts: list[bytes] = []
         try:
-            response = await self._http.post(url, content=content)
+            async with self._http.stream("POST", url, content=content) as response:
+                limit = MAX_ANSWER_BYTES if response.status_code < 400 else MAX_ERROR_BYTES
+                declared = response.headers.get("content-length", "")
+                if declared.isdigit() and int(declared) > limit and response.status_code < 400:
+                    raise too_large(limit)
+                size = 0
+                async for chunk in response.aiter_bytes():
+                    size += len(chunk)
+                    if size > limit:
+                        if response.status_code < 400:
+                            raise too_large(limit)
+                        parts.append(chunk[: len(chunk) - (size - limit)])
+                        break  # an error page: its start says enough
+                    parts.append(chunk)
         except httpx.HTTPError as exc:
             seen = _as_httpx_would(exc)
-            error = self.map_error(seen, started=False)
+            error = self.map_error(seen, started=False)  # (a batch sends it again)
             error.unreachable = isinstance(
                 seen, (httpx.ConnectError, httpx.ConnectTimeout, httpx.ProxyError)
             )
             raise error from exc
-        return Answer(response.status_code, response.headers, response.content)
+        return Answer(response.status_code, response.headers, b"".join(parts))
 
     def status_error(self, answer: Answer, request_url: str) -> ServerError:
         """The error for an answer with an error status (the same message as every command)."""

@@ -1,0 +1,67 @@
+"""The batch client holds each answer whole: one over the limit is a failed request (the
+record says why), never all of our memory; an error page is kept only up to its own limit."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from outscale_cli.errors import BadResponse
+from tests.unit.test_gaps_client import serving
+
+
+@pytest.fixture(autouse=True)
+def small_limits(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("outscale_cli.client.MAX_ANSWER_BYTES", 1000)
+    monkeypatch.setattr("outscale_cli.client.MAX_ERROR_BYTES", 100)
+
+
+async def _post(client: Any) -> Any:
+    try:
+        return await client.post("chat/completions", {})
+    except BadResponse as exc:
+        return exc
+
+
+def _chunked(status: int, pieces: int, size: int) -> Any:
+    from aiohttp import web
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse(status=status)  # no Content-Length: chunked
+        response.content_type = "application/json"
+        await response.prepare(request)
+        for _ in range(pieces):
+            await response.write(b"x" * size)
+        await response.write_eof()
+        return response
+
+    return handler
+
+
+def test_a_chunked_answer_over_the_limit_is_refused() -> None:
+    got, _, _ = serving(_chunked(200, 5, 400), _post)
+    assert isinstance(got, BadResponse)
+    assert "larger than 1,000 bytes" in got.message
+
+
+def test_a_declared_length_over_the_limit_is_refused() -> None:
+    from aiohttp import web
+
+    async def big(request: web.Request) -> web.Response:
+        return web.Response(status=200, body=b"y" * 1500, content_type="application/json")
+
+    got, _, _ = serving(big, _post)
+    assert isinstance(got, BadResponse) and "larger than 1,000 bytes" in got.message
+
+
+def test_an_answer_at_the_limit_is_whole() -> None:
+    got, _, _ = serving(_chunked(200, 4, 250), _post)
+    assert not isinstance(got, BadResponse)
+    assert got.status == 200 and got.content == b"x" * 1000
+
+
+def test_an_error_page_is_kept_only_up_to_its_limit() -> None:
+    got, _, _ = serving(_chunked(503, 10, 60), _post)
+    assert not isinstance(got, BadResponse)
+    assert got.status == 503 and got.content == b"x" * 100  # its first 100 bytes
