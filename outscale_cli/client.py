@@ -18,7 +18,7 @@ import random
 import socket
 import ssl
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, BinaryIO
@@ -106,18 +106,24 @@ class StreamedAnswer:
             raise self._client.map_error(exc, started=True) from exc
 
     def read(self) -> bytes:
-        limit = MAX_ANSWER_BYTES
-        declared = self._response.headers.get("content-length", "")
-        if declared.isdigit() and int(declared) > limit:
+        return bounded(self._response, self.chunks())
+
+
+def bounded(response: httpx.Response, chunks: Iterable[bytes]) -> bytes:
+    """The body from `chunks`, refused (BadResponse) past MAX_ANSWER_BYTES, or when the
+    response says beforehand that it is larger."""
+    limit = MAX_ANSWER_BYTES
+    declared = response.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise too_large(limit)
+    parts: list[bytes] = []
+    size = 0
+    for chunk in chunks:
+        size += len(chunk)
+        if size > limit:
             raise too_large(limit)
-        parts: list[bytes] = []
-        size = 0
-        for chunk in self.chunks():
-            size += len(chunk)
-            if size > limit:
-                raise too_large(limit)
-            parts.append(chunk)
-        return b"".join(parts)
+        parts.append(chunk)
+    return b"".join(parts)
 
 
 def tls_context(settings: Settings, env: Environment) -> ssl.SSLContext | bool:
@@ -448,7 +454,16 @@ class Client(_Http):
                         method, url, files=files, data=upload.fields, headers=headers,
                         timeout=self._timeouts(),
                     )  # fmt: skip
-                response = self._http.send(request, stream=stream)
+                # Always opened as a stream: a body wanted whole is read here, bounded (httpx
+                # would read any size), and its failures are retried as the request's.
+                response = self._http.send(request, stream=True)
+                if not stream and response.status_code < 300:
+                    try:
+                        whole = bounded(response, response.iter_bytes())
+                    finally:
+                        response.close()
+                    response = httpx.Response(response.status_code, headers=response.headers,
+                                              content=whole, request=response.request)  # fmt: skip
             except httpx.HTTPError as exc:
                 error = self.map_error(exc, started=False)
                 unsent = not once or isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout))
