@@ -158,6 +158,7 @@ class Engine:
                 task = asyncio.create_task(self._one(request, seq, taken))
                 tasks.add(task)
                 task.add_done_callback(tasks.discard)
+                task.add_done_callback(self._failed_task)
                 seq += 1
             if tasks:
                 await self._drain(tasks)
@@ -173,6 +174,12 @@ class Engine:
                     await deployment.client.aclose()
         if self._stop is not None:
             raise self._stop
+
+    def _failed_task(self, task: asyncio.Task[None]) -> None:
+        """A request's task that raised (a bug, not a failed request, which is a record):
+        the run stops with it, and it is reported, never lost as 'never retrieved'."""
+        if not task.cancelled() and task.exception() is not None:
+            self._stop_with(task.exception())  # type: ignore[arg-type]
 
     def _stop_with(self, error: BaseException) -> None:
         if self._stop is None:
@@ -268,6 +275,7 @@ class Engine:
                 return
             deployment = None
         outcome.request = request.fingerprint()  # for a later --resume to check
+        outcome.model = body.get("model") if isinstance(body.get("model"), str) else None
         if outcome.ok:
             deployment.failures_in_row = 0
             deployment.done += 1

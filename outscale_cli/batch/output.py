@@ -42,6 +42,7 @@ class Outcome:
     origin: dict[str, Any] | None = None  # our key instead of profile and attempts (a job's)
     record_id: str | None = None  # the id the record already has (a job's output)
     request: str | None = None  # the request's fingerprint (reader.Request.fingerprint)
+    model: str | None = None  # the model it was sent to
 
     @property
     def ok(self) -> bool:
@@ -63,6 +64,8 @@ def mistral_record(outcome: Outcome, record_id: str) -> dict[str, Any]:
 
 def _ours(outcome: Outcome) -> dict[str, Any]:
     ours: dict[str, Any] = {"profile": outcome.profile, "attempts": outcome.attempts}
+    if outcome.model is not None:
+        ours["model"] = outcome.model
     if outcome.request is not None:
         ours["request"] = outcome.request
     return ours
@@ -185,12 +188,14 @@ class Resumed:
     torn: bool  # a torn last line was cut off
 
 
-def resume(path: Path, ids: IdStore, *, answers: bool = False) -> Resumed:
+def resume(path: Path, ids: IdStore, *, answers: bool = False, model: str | None = None) -> Resumed:
     """Keep the finished records of `path`, drop the failed ones and a torn last line (the file
     is rewritten atomically, as it is read: memory stays flat), and mark the kept ones done in
     `ids`. Exit 2, the file untouched, when it was made from another input: a custom_id the
-    input does not have, or whose request is not the one that made the record (its
-    fingerprint); or when it is in the other format (--answers or not)."""
+    input does not have, or a finished record whose request is not the one the input and
+    flags make now (its fingerprint), or that went to another model than this run's `model`;
+    or when it is in the other format (--answers or not). (--answers records carry neither:
+    only their ids are checked.)"""
     if not path.exists():
         return Resumed(0, 0, False)
     kept = dropped = 0
@@ -206,7 +211,7 @@ def resume(path: Path, ids: IdStore, *, answers: bool = False) -> Resumed:
                 if not complete:
                     torn = True  # the last line, cut by a kill: its request is sent again
                     continue
-                custom_id, succeeded = _read_record(path, number, raw, ids, answers)
+                custom_id, succeeded = _read_record(path, number, raw, ids, answers, model)
                 if succeeded:
                     copy.write(raw)
                     kept += 1
@@ -230,7 +235,7 @@ def resume(path: Path, ids: IdStore, *, answers: bool = False) -> Resumed:
 
 
 def _read_record(
-    path: Path, number: int, raw: bytes, ids: IdStore, answers: bool
+    path: Path, number: int, raw: bytes, ids: IdStore, answers: bool, model: str | None
 ) -> tuple[str, bool]:
     try:
         record = json.loads(raw)
@@ -250,24 +255,33 @@ def _read_record(
             "this input does not have: it was made from another input",
             hint=other_input,
         )
-    line, fingerprint = found
-    ours = record.get("outscale")
-    made_by = ours.get("request") if isinstance(ours, dict) else None
-    if isinstance(made_by, str) and fingerprint is not None and made_by != fingerprint:
-        raise UsageError(
-            f"cannot resume {path}: its line {number} answers another request for custom_id "
-            f"{custom_id!r} than the input's line {line} is now (the input or the sampling "
-            "options changed since)",
-            hint=other_input,
-        )
+    line, fingerprint, own_model = found
     if answers != ("response" not in record):
         made = "without --answers" if answers else "with --answers"
         raise UsageError(
-            f"cannot resume {path}: it was written {made} (line {number}), and one file "
-            "holds one format",
+            f"cannot resume {path}: its line {number} was written {made}, and one file holds "
+            "one format",
             hint=f"resume it {made}, or write to another -o file",
         )
-    return custom_id, record_succeeded(record)
+    succeeded = record_succeeded(record)
+    ours = record.get("outscale")
+    if succeeded and isinstance(ours, dict):  # a failed record is dropped and sent again
+        made_by = ours.get("request", fingerprint)
+        if fingerprint is not None and made_by != fingerprint:
+            raise UsageError(
+                f"cannot resume {path}: its line {number} (custom_id {custom_id!r}) answers "
+                f"another request than the input's line {line} makes now: the input or the "
+                "sampling options changed since",
+                hint=other_input,
+            )
+        sent_to, wanted = ours.get("model"), own_model or model
+        if isinstance(sent_to, str) and wanted is not None and sent_to != wanted:
+            raise UsageError(
+                f"cannot resume {path}: its line {number} (custom_id {custom_id!r}) was "
+                f"answered by {sent_to}, and this run sends to {wanted}",
+                hint=f"resume with -m {sent_to}, or write to another -o file",
+            )
+    return custom_id, succeeded
 
 
 def _records(path: Path) -> Iterator[tuple[int, bytes, bool]]:

@@ -50,11 +50,11 @@ class Request:
     body: dict[str, Any]  # with the command line's defaults; "model" only if the line set it
 
     def fingerprint(self) -> str:
-        """A short digest of the body: a record carries it, so that --resume can tell that
-        the request behind a custom_id has changed (an edited input whose ids are line
-        numbers, or other sampling flags)."""
-        canonical = json.dumps(self.body, sort_keys=True, ensure_ascii=False,
-                               separators=(",", ":"))  # fmt: skip
+        """A short digest of the body as the line and the flags make it (the model only if
+        the line sets it: the run's model is recorded apart): a record carries it, so that
+        --resume can tell that the request behind a custom_id has changed (an edited input
+        whose ids are line numbers, or other sampling flags)."""
+        canonical = json.dumps(self.body, sort_keys=True, separators=(",", ":"))
         return hashlib.blake2b(canonical.encode(), digest_size=8).hexdigest()
 
 
@@ -105,10 +105,21 @@ def parse(
             "(the short form)"
         )
     body = {**{k: v for k, v in defaults.sampling.items() if k not in body}, **body}
+    if not checked and ("\\ud" in text or "\\uD" in text) and _lone_surrogate(body):
+        raise LineProblem("a lone UTF-16 surrogate (\\ud800-\\udfff alone) cannot be sent")
     problems = [] if checked else body_problems(endpoint, body)
     if problems:
         raise LineProblem("; ".join(problems[:3]))
     return Request(number, str(number) if custom_id is None else custom_id, body)
+
+
+def _lone_surrogate(body: dict[str, Any]) -> bool:
+    """Whether the body holds a lone surrogate, which JSON allows but UTF-8 cannot encode."""
+    try:
+        json.dumps(body, ensure_ascii=False).encode()
+    except UnicodeEncodeError:
+        return True
+    return False
 
 
 def _full_form(data: dict[str, Any], endpoint: str) -> tuple[str | None, dict[str, Any]]:
@@ -253,8 +264,12 @@ def check(
                 continue
             if request is None:
                 continue
-            fingerprint = request.fingerprint() if fingerprints else None
-            earlier = ids.add(request.custom_id, number, fingerprint)
+            fingerprint = own_model = None
+            if fingerprints:
+                fingerprint = request.fingerprint()
+                named = request.body.get("model")
+                own_model = named if isinstance(named, str) else None
+            earlier = ids.add(request.custom_id, number, fingerprint, own_model)
             if earlier is not None:
                 again = f"custom_id {request.custom_id!r} again (first on line {earlier})"
                 problem(f"line {number}: {again}")
@@ -330,16 +345,21 @@ class IdStore:
         self._db.execute("PRAGMA journal_mode = OFF")
         self._db.execute("PRAGMA synchronous = OFF")
         self._db.execute(
-            "CREATE TABLE ids (id TEXT PRIMARY KEY, line INTEGER, print TEXT) WITHOUT ROWID"
+            "CREATE TABLE ids (id TEXT PRIMARY KEY, line INTEGER, print TEXT, model TEXT) "
+            "WITHOUT ROWID"
         )
         self._db.execute("CREATE TABLE done (id TEXT PRIMARY KEY) WITHOUT ROWID")
         self._db.execute("BEGIN")
 
-    def add(self, custom_id: str, line: int, fingerprint: str | None = None) -> int | None:
-        """Record `custom_id` (and its request's fingerprint); the line it was first seen on
-        when it was seen before."""
+    def add(
+        self, custom_id: str, line: int, fingerprint: str | None = None, model: str | None = None
+    ) -> int | None:
+        """Record `custom_id` (and its request's fingerprint and own model); the line it was
+        first seen on when it was seen before."""
         try:
-            self._db.execute("INSERT INTO ids VALUES (?, ?, ?)", (custom_id, line, fingerprint))
+            self._db.execute(
+                "INSERT INTO ids VALUES (?, ?, ?, ?)", (custom_id, line, fingerprint, model)
+            )
         except sqlite3.IntegrityError:
             row = self._db.execute("SELECT line FROM ids WHERE id = ?", (custom_id,)).fetchone()
             return int(row[0])
@@ -352,10 +372,13 @@ class IdStore:
         row = self._db.execute("SELECT 1 FROM ids WHERE id = ?", (custom_id,)).fetchone()
         return row is not None
 
-    def request_of(self, custom_id: str) -> tuple[int, str | None] | None:
-        """The line and the request's fingerprint of `custom_id` (None: not in the input)."""
-        row = self._db.execute("SELECT line, print FROM ids WHERE id = ?", (custom_id,)).fetchone()
-        return None if row is None else (int(row[0]), row[1])
+    def request_of(self, custom_id: str) -> tuple[int, str | None, str | None] | None:
+        """The line, the request's fingerprint and the model the line names of `custom_id`
+        (None: not in the input)."""
+        row = self._db.execute(
+            "SELECT line, print, model FROM ids WHERE id = ?", (custom_id,)
+        ).fetchone()
+        return None if row is None else (int(row[0]), row[1], row[2])
 
     def mark_done(self, custom_ids: Mapping[str, Any] | list[str]) -> None:
         self._db.executemany("INSERT OR IGNORE INTO done VALUES (?)", [(i,) for i in custom_ids])

@@ -60,7 +60,8 @@ def run_batch(conn: Connection, options: BatchOptions) -> None:
             stack.callback(os.close, held)
         if options.resume:
             assert options.output is not None
-            resumed = resume(options.output, checked.ids, answers=options.answers)
+            resumed = resume(options.output, checked.ids, answers=options.answers,
+                             model=deployments[0].model)  # fmt: skip
             if os.stat(options.output).st_ino != os.fstat(held).st_ino:  # rewritten: hold it too
                 stack.callback(os.close, hold(options.output))
             tally.skipped = resumed.kept
@@ -152,7 +153,7 @@ def _deployments(
             raise UsageError("--mock is one stand-in deployment: drop -p and --spread")
         from outscale_cli.mock.server import MockConfig, MockServer
 
-        server = stack.enter_context(MockServer(MockConfig()))
+        server = stack.enter_context(MockServer(MockConfig(keep_records=False)))
         settings = settings_of(conn)
         model = settings.model or MOCK_DEFAULT_MODEL.get(options.endpoint, MOCK_FALLBACK_MODEL)
         settings = settings.model_copy(update={"server_url": server.url, "model": model})

@@ -177,7 +177,7 @@ def open_session(
 
             # The same stand-in as `mock-server`: its models, refusing others as a deployment.
             model = settings.model or MOCK_DEFAULT_MODEL.get(command, MOCK_FALLBACK_MODEL)
-            server = stack.enter_context(MockServer(MockConfig(pace=MOCK_PACE)))
+            server = stack.enter_context(MockServer(MockConfig(pace=MOCK_PACE, keep_records=False)))
             settings = settings.model_copy(update={"server_url": server.url, "model": model})
             env.debug_line(f"stand-in deployment serving {model} at {server.url}")
         settings.api_base  # noqa: B018 - raises the "no server URL" error before any work

@@ -85,7 +85,7 @@ def test_every_record_reads_back_in_mistrals_batch_format(tmp_path: Path) -> Non
         ours = record["outscale"]  # the deployment, the attempts, the request's fingerprint
         assert {k: ours[k] for k in ("profile", "attempts")} == {"profile": "default",
                                                                  "attempts": 1}  # fmt: skip
-        assert set(ours) == {"profile", "attempts", "request"}
+        assert set(ours) == {"profile", "attempts", "model", "request"} and ours["model"] == MODEL
         assert len(ours["request"]) == 16 and int(ours["request"], 16) >= 0
     assert len({r["id"] for r in written}) == 30
     assert summary(result.stderr).startswith("batch: 30 requests, 30 ok, 0 failed, ")
@@ -235,8 +235,11 @@ def test_resume_refuses_when_the_request_behind_an_id_changed(tmp_path: Path) ->
         sent = len(served.posts())
         moved = batch("--lines", str(source), "-o", str(out), "--resume", url=served.url)
         assert moved.code == 2, moved.stderr
-        assert "answers another request for custom_id '1'" in moved.stderr
-        assert "input's line 1" in moved.stderr and "another -o file" in moved.stderr
+        assert (
+            "(custom_id '1') answers another request than the input's line 1 makes now"
+            in moved.stderr
+        )
+        assert "another -o file" in moved.stderr
         source.write_text("alpha\nbeta\ngamma\n")
         hotter = batch("--lines", str(source), "-o", str(out), "--resume", "-t", "0.9",
                        url=served.url)  # fmt: skip
@@ -245,6 +248,42 @@ def test_resume_refuses_when_the_request_behind_an_id_changed(tmp_path: Path) ->
         same = batch("--lines", str(source), "-o", str(out), "--resume", url=served.url)
     assert same.code == 0, same.stderr
     assert [r["custom_id"] for r in records(out)] == ["1", "2", "3"]
+
+
+def test_resume_refuses_another_model_and_accepts_a_fixed_failed_line(tmp_path: Path) -> None:
+    source = prompts(tmp_path / "in.jsonl", 3)
+    out = tmp_path / "out.jsonl"
+    with serve(MockConfig()) as served:
+        assert batch(str(source), "-o", str(out), "-j", "1", url=served.url).code == 0
+        assert {r["outscale"]["model"] for r in records(out)} == {MODEL}
+        other = batch(str(source), "-o", str(out), "--resume", "-m", "ministral-8b-2410",
+                      url=served.url)  # fmt: skip
+        assert other.code == 2, other.stderr
+        assert f"was answered by {MODEL}, and this run sends to ministral-8b-2410" in other.stderr
+        # A failed record is sent again: editing its line is how one fixes it.
+        lines = out.read_text().splitlines(keepends=True)
+        failed = json.loads(lines[1])
+        failed["response"] = {"status_code": 400, "body": {"message": "bad"}}
+        lines[1] = json.dumps(failed) + "\n"
+        out.write_text("".join(lines))
+        edited = source.read_text().splitlines(keepends=True)
+        edited[1] = edited[1].replace("Question 1", "Question 1, fixed")
+        source.write_text("".join(edited))
+        fixed = batch(str(source), "-o", str(out), "--resume", url=served.url)
+        assert fixed.code == 0, fixed.stderr
+        asked = [json.loads(p.body)["messages"][0]["content"] for p in served.posts()]
+    assert asked[-1] == "Question 1, fixed"
+    assert [r["custom_id"] for r in records(out)] == ["q0", "q2", "q1"]
+
+
+def test_a_line_with_a_lone_surrogate_is_a_problem_of_its_line(tmp_path: Path) -> None:
+    source = tmp_path / "in.jsonl"
+    source.write_text('{"prompt": "fine"}\n{"prompt": "bad \\ud800 half"}\n')
+    with serve(MockConfig()) as served:
+        result = batch(str(source), "-o", str(tmp_path / "o.jsonl"), url=served.url)
+        assert served.posts() == []
+    assert result.code == 2, result.stderr
+    assert "line 2: a lone UTF-16 surrogate" in result.stderr
 
 
 @pytest.mark.parametrize("first", [[], ["--answers"]])
@@ -258,7 +297,7 @@ def test_resume_refuses_to_mix_the_two_formats(tmp_path: Path, first: list[str])
         result = batch(str(source), "-o", str(out), "--resume", *other, url=served.url)
         assert result.code == 2, result.stderr
         made = "with --answers" if first else "without --answers"
-        assert f"it was written {made}" in result.stderr
+        assert f"was written {made}, and one file holds one format" in result.stderr
         again = batch(str(source), "-o", str(out), "--resume", *first, url=served.url)
     assert again.code == 0, again.stderr
     assert len(records(out)) == 3 and ("answer" in records(out)[2]) == bool(first)
