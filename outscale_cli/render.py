@@ -459,11 +459,17 @@ class MarkdownWriter:
             candidates.extend(_fence_cuts(last, lines, starts))
         elif last.type in ("bullet_list_open", "ordered_list_open"):
             items = [t for t in tokens if t.type == "list_item_open" and t.level == 1 and t.map]
+            numbered = last.type == "ordered_list_open"
+            first = int(last.attrs.get("start", 1))
             # rich sizes a numbered list's numbers for its last one: cut once they have two
-            # digits (a list is seldom a hundred items long), or its rows would not align.
-            if last.type == "bullet_list_open" or int(last.attrs.get("start", 1)) + len(items) > 9:
+            # digits (a list is seldom a hundred items long), or its rows would not align. The
+            # rest is numbered from its first item's marker: cut only at an item whose marker is
+            # its number (not at one written "1." that the renderer numbers).
+            if not numbered or first + len(items) > 9:
                 candidates.extend(
-                    (starts[_first_line(item)], "", True) for item in items[:0:-1][:2]
+                    (starts[_first_line(item)], "", True)
+                    for number, item in list(enumerate(items, first))[:0:-1][:2]
+                    if not numbered or (item.info.isdigit() and int(item.info) == number)
                 )
         elif last.type == "paragraph_open":
             candidates.extend(_paragraph_cuts(source, rows, shown))

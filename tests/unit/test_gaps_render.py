@@ -558,12 +558,6 @@ def test_a_tall_paragraph_shows_every_word_received_whatever_the_markup(xterm: N
     assert finished(screen, writer, out) == once(text)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="render.py MarkdownWriter._cut: a tall ordered list is cut at an item and the rest "
-    "rendered on its own, numbered from that item's own marker: items all written '1.' (valid "
-    "Markdown, numbered by the renderer) show 1, 2, ... again from the cut on",
-)
 def test_a_tall_list_numbered_by_the_renderer_keeps_its_numbers(xterm: None) -> None:
     from tests.unit.test_render import once
 
@@ -686,3 +680,10 @@ def test_a_few_tall_bullets_are_printed_for_good_while_they_stream(xterm: None) 
     for i in range(1, 7):
         assert shown.count(f"item {i} ") == 1, i
     finished(screen, writer, out)
+
+
+def test_text_as_long_as_the_prefix_is_decided_at_once() -> None:
+    out = io.StringIO()
+    writer = PrefixStripper(PlainWriter(out, final_newline=False), "Once")
+    writer.write("Twic")  # as long as the prefix, and not it: printed, not held
+    assert out.getvalue() == "Twic"

@@ -319,7 +319,10 @@ def test_ctrl_c_while_rendering_leaves_each_line_once(
 
     monkeypatch.setattr(_Markdown, "rows", rows_or_interrupt)
     out = io.StringIO()
-    received, count = interrupted(f"Intro.\n\n{CODE}\n{WORDS}", out)
+    try:
+        received, count = interrupted(f"Intro.\n\n{CODE}\n{WORDS}", out)
+    except KeyboardInterrupt:  # a test failure, not the end of the test session
+        pytest.fail("the interrupt came in finish(), not while the text was streaming")
     monkeypatch.undo()
     assert len(calls) > at and count < len(pieces_of(f"Intro.\n\n{CODE}\n{WORDS}"))
     screen = Screen(40, 10)
@@ -346,8 +349,16 @@ class SlowTerminal(io.StringIO):
 @pytest.mark.skipif(not hasattr(signal, "pthread_sigmask"), reason="POSIX signals")
 @pytest.mark.parametrize("at", [5, 20, 40, 60])
 def test_ctrl_c_while_writing_to_the_terminal_leaves_each_line_once(at: int) -> None:
+    # Python's own SIGINT handling, whatever the process running the tests set (a harness may
+    # ignore SIGINT); a KeyboardInterrupt out of finish() fails the test, not the session.
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     out = SlowTerminal(at)
-    received, count = interrupted(f"Intro.\n\n{CODE}\n{WORDS}", out)
+    try:
+        received, count = interrupted(f"Intro.\n\n{CODE}\n{WORDS}", out)
+    except KeyboardInterrupt:
+        pytest.fail("the interrupt escaped finish()")
+    finally:
+        signal.signal(signal.SIGINT, previous)
     assert out.calls > at and count < len(pieces_of(f"Intro.\n\n{CODE}\n{WORDS}"))
     screen = Screen(40, 10)
     screen.feed(out.getvalue())
