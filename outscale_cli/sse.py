@@ -13,6 +13,15 @@ import re
 from outscale_cli.errors import BadResponse
 
 _NEWLINE = re.compile(rb"\r\n|\r|\n")
+# One event of a completion stream is a few hundred bytes; a line or an event larger than this
+# is not a Mistral stream, and is refused rather than held in memory without end.
+MAX_EVENT_BYTES = 16 * 1024 * 1024
+
+
+def _too_long() -> BadResponse:
+    return BadResponse(
+        f"an event in the stream is longer than {MAX_EVENT_BYTES:,} bytes: not read further"
+    )
 
 
 class EventDecoder:
@@ -20,8 +29,10 @@ class EventDecoder:
 
     def __init__(self) -> None:
         self._tail: list[bytes] = []  # the unfinished line, in pieces
+        self._tail_size = 0
         self._skip_lf = False  # the last chunk ended with CR: a leading LF belongs to it
         self._data: list[str] = []  # data lines of the event being read
+        self._data_size = 0
 
     def feed(self, chunk: bytes) -> list[str]:
         if self._skip_lf and chunk:
@@ -38,10 +49,16 @@ class EventDecoder:
                 self._tail.append(piece)
                 piece = b"".join(self._tail)
                 self._tail = []
+                self._tail_size = 0
+            if len(piece) > MAX_EVENT_BYTES:
+                raise _too_long()
             self._line(piece, events)
             start = match.end()
         if start < len(chunk):
             self._tail.append(chunk[start:])
+            self._tail_size += len(chunk) - start
+            if self._tail_size > MAX_EVENT_BYTES:
+                raise _too_long()
         elif chunk[-1:] == b"\r":
             self._skip_lf = True
         return events
@@ -52,6 +69,7 @@ class EventDecoder:
         if self._tail:
             line = b"".join(self._tail)
             self._tail = []
+            self._tail_size = 0
             self._line(line, events)
         if self._data:
             self._line(b"", events)
@@ -62,6 +80,7 @@ class EventDecoder:
             if self._data:
                 events.append("\n".join(self._data))
                 self._data = []
+                self._data_size = 0
             return
         try:
             line = raw.decode("utf-8")
@@ -74,6 +93,9 @@ class EventDecoder:
         field, _, value = line.partition(":")
         if field == "data":
             self._data.append(value[1:] if value[:1] == " " else value)
+            self._data_size += len(raw)
+            if self._data_size > MAX_EVENT_BYTES:  # data lines of one event, never ended
+                raise _too_long()
         # event:, id:, retry: and unknown fields carry nothing this API uses
 
 
