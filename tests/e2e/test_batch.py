@@ -167,6 +167,17 @@ def test_more_requests_than_the_window(tmp_path: Path) -> None:
 
 
 # -- kill -9, then --resume ---------------------------------------------------------------------
+def _wait_for_progress(out: Path, process: subprocess.Popen[bytes]) -> None:
+    """Until the run has written a few more records than the file held (it is working), or
+    has ended."""
+    before = len(out.read_bytes().splitlines()) if out.exists() else 0
+    deadline = time.monotonic() + RUN_TIMEOUT
+    while process.poll() is None and time.monotonic() < deadline:
+        if out.exists() and len(out.read_bytes().splitlines()) >= before + 20:
+            return
+        time.sleep(0.05)
+
+
 @pytest.mark.parametrize("seed", [1, 2, 3])
 def test_kill_9_at_a_random_moment_then_resume_gives_each_id_once(
     tmp_path: Path, seed: int
@@ -183,7 +194,8 @@ def test_kill_9_at_a_random_moment_then_resume_gives_each_id_once(
                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                 env=env,
             )  # fmt: skip
-            time.sleep(rng.uniform(1.0, 3.0))
+            _wait_for_progress(out, process)  # on a loaded machine start-up takes a while
+            time.sleep(rng.uniform(0.0, 1.0))
             process.kill()
             process.wait(timeout=RUN_TIMEOUT)
             text = out.read_text() if out.exists() else ""
