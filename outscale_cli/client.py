@@ -109,21 +109,41 @@ class StreamedAnswer:
         return bounded(self._response, self.chunks())
 
 
+class Capped:
+    """A body collected up to a limit, the one rule for every body read whole: past it, an
+    answer is refused (BadResponse, also when its Content-Length says so beforehand); an
+    error page (`cut`) is kept up to the limit, which says enough."""
+
+    def __init__(self, headers: Mapping[str, str], *, cut: bool = False) -> None:
+        self.limit = MAX_ERROR_BYTES if cut else MAX_ANSWER_BYTES
+        self._cut = cut
+        self._parts: list[bytes] = []
+        self._size = 0
+        declared = headers.get("content-length", "")
+        if not cut and declared.isdigit() and int(declared) > self.limit:
+            raise too_large(self.limit)
+
+    def add(self, chunk: bytes) -> bool:
+        """Keep `chunk`; False once the limit is reached (an error page: stop reading)."""
+        self._size += len(chunk)
+        if self._size <= self.limit:
+            self._parts.append(chunk)
+            return True
+        if not self._cut:
+            raise too_large(self.limit)
+        self._parts.append(chunk[: len(chunk) - (self._size - self.limit)])
+        return False
+
+    def value(self) -> bytes:
+        return b"".join(self._parts)
+
+
 def bounded(response: httpx.Response, chunks: Iterable[bytes]) -> bytes:
-    """The body from `chunks`, refused (BadResponse) past MAX_ANSWER_BYTES, or when the
-    response says beforehand that it is larger."""
-    limit = MAX_ANSWER_BYTES
-    declared = response.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
-        raise too_large(limit)
-    parts: list[bytes] = []
-    size = 0
+    """The answer's body from `chunks`, refused past MAX_ANSWER_BYTES."""
+    body = Capped(response.headers)
     for chunk in chunks:
-        size += len(chunk)
-        if size > limit:
-            raise too_large(limit)
-        parts.append(chunk)
-    return b"".join(parts)
+        body.add(chunk)
+    return body.value()
 
 
 def tls_context(settings: Settings, env: Environment) -> ssl.SSLContext | bool:
@@ -505,19 +525,16 @@ class Client(_Http):
             raise status_error
 
     def _read_error_body(self, response: httpx.Response) -> bytes:
-        parts: list[bytes] = []
-        size = 0
+        body = Capped(response.headers, cut=True)
         try:
             for chunk in response.iter_bytes():
-                parts.append(chunk)
-                size += len(chunk)
-                if size >= MAX_ERROR_BYTES:  # enough to say what went wrong
+                if not body.add(chunk):
                     break
         except httpx.HTTPError:
             pass
         finally:
             response.close()
-        return b"".join(parts)[:MAX_ERROR_BYTES]
+        return body.value()
 
     def _wait(self, attempt: int, retry_after: float | None, error: CliError) -> bool:
         """Sleep before retry `attempt + 1`; False when there is none left, or no time."""
@@ -673,22 +690,12 @@ class AsyncClient(_Http):
         url = self._urls.get(path)
         if url is None:
             url = self._urls[path] = httpx.URL(self.url(path))
-        parts: list[bytes] = []
         try:
             async with self._http.stream("POST", url, content=content) as response:
-                limit = MAX_ANSWER_BYTES if response.status_code < 400 else MAX_ERROR_BYTES
-                declared = response.headers.get("content-length", "")
-                if declared.isdigit() and int(declared) > limit and response.status_code < 400:
-                    raise too_large(limit)
-                size = 0
+                received = Capped(response.headers, cut=response.status_code >= 400)
                 async for chunk in response.aiter_bytes():
-                    size += len(chunk)
-                    if size > limit:
-                        if response.status_code < 400:
-                            raise too_large(limit)
-                        parts.append(chunk[: len(chunk) - (size - limit)])
-                        break  # an error page: its start says enough
-                    parts.append(chunk)
+                    if not received.add(chunk):
+                        break
         except httpx.HTTPError as exc:
             seen = _as_httpx_would(exc)
             error = self.map_error(seen, started=False)  # (a batch sends it again)
@@ -696,7 +703,7 @@ class AsyncClient(_Http):
                 seen, (httpx.ConnectError, httpx.ConnectTimeout, httpx.ProxyError)
             )
             raise error from exc
-        return Answer(response.status_code, response.headers, b"".join(parts))
+        return Answer(response.status_code, response.headers, received.value())
 
     def status_error(self, answer: Answer, request_url: str) -> ServerError:
         """The error for an answer with an error status (the same message as every command)."""

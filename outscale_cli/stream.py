@@ -77,8 +77,8 @@ class Completion:
     created: int | None = None
     finish_reason: str | None = None
     usage: dict[str, Any] | None = None
-    text_buffer: TextBuffer = field(default_factory=lambda: TextBuffer())
-    thinking_buffer: TextBuffer = field(default_factory=lambda: TextBuffer())
+    text_buffer: TextBuffer = field(default_factory=TextBuffer)
+    thinking_buffer: TextBuffer = field(default_factory=TextBuffer)
     tool_calls: dict[int, dict[str, Any]] = field(default_factory=dict)
     received_any: bool = False
     keep_text: bool = True  # False: only the envelope is kept (memory flat however long)

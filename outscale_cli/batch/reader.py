@@ -368,10 +368,6 @@ class IdStore:
     def commit(self) -> None:
         self._db.execute("COMMIT")
 
-    def has(self, custom_id: str) -> bool:
-        row = self._db.execute("SELECT 1 FROM ids WHERE id = ?", (custom_id,)).fetchone()
-        return row is not None
-
     def request_of(self, custom_id: str) -> tuple[int, str | None, str | None] | None:
         """The line, the request's fingerprint and the model the line names of `custom_id`
         (None: not in the input)."""

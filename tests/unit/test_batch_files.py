@@ -112,7 +112,7 @@ def test_check_counts_and_reads_again(tmp_path: Path) -> None:
         assert checked.requests == 2 and checked.first is not None
         assert [r.custom_id for r in requests(checked, "chat", plain=False,
                                               defaults=Defaults())] == ["a", "b"]  # fmt: skip
-        assert checked.ids.has("a") and not checked.ids.has("c")
+        assert checked.ids.request_of("a") is not None and checked.ids.request_of("c") is None
     finally:
         checked.close()
 
