@@ -29,6 +29,9 @@ def main() -> None:
             reason = "standard output is closed" if closed else exc.strerror or str(exc)
             sys.exit(report(OutputFailed(f"cannot write the answer: {reason}"), debug=False))
         return
+    from outscale_cli import startup
+
+    startup.pause()  # until the command's work begins (startup.py)
     from outscale_cli.app import app
 
     app()

@@ -10,7 +10,7 @@ from typing import Annotated, Any, Optional
 import typer
 from typer.core import TyperGroup
 
-from outscale_cli import __version__
+from outscale_cli import __version__, startup
 from outscale_cli.commands.completion import COMPLETE_VAR
 from outscale_cli.console import PROG, Environment, guard_streams, to_devnull
 from outscale_cli.errors import CliError, OutputClosed, Terminated, UsageError, interruption
@@ -30,6 +30,9 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "batch": ("batch", "app", "Run a file of requests, resumably."),
     "history": ("history", "app", "What was asked and answered."),
 }
+# Commands that load more as they run (pydantic-settings, httpx, aiohttp, prompt_toolkit) say
+# themselves where their work begins (startup.loaded); the others begin once they are built.
+LOADS_AS_IT_RUNS = frozenset({"chat", "fim", "models", "ping", "batch", "mock-server"})
 
 
 def load_command(name: str) -> Any:
@@ -47,6 +50,8 @@ def load_command(name: str) -> Any:
         single.command(name, short_help=short_help)(defined)
         command = typer.main.get_command(single)
     command.name = name
+    if name not in LOADS_AS_IT_RUNS:
+        startup.loaded()
     return command
 
 

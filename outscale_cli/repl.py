@@ -19,6 +19,7 @@ from contextlib import ExitStack
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from outscale_cli import startup
 from outscale_cli.commands.options import Connection
 from outscale_cli.console import Environment
 from outscale_cli.errors import CliError, Terminated, UsageError
@@ -81,7 +82,12 @@ def run_session(
     # started sooner, that thread's imports (pydantic, httpx) would hold the interpreter while
     # the prompt is built and drawn, and the prompt would come 100 ms later.
     shown = threading.Event()
-    prompt_session.app.after_render += lambda _app: shown.set()
+
+    def drawn(_app: Any) -> None:
+        startup.loaded()  # the work begins: the start-up's pause of the collector ends
+        shown.set()
+
+    prompt_session.app.after_render += drawn
     _prepare(env, state, after=shown)
     env.info(
         "outscale-cli chat: /help for commands, Ctrl-D to leave"

@@ -27,6 +27,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from outscale_cli import startup
 from outscale_cli.batch.output import Outcome, Writer
 from outscale_cli.batch.reader import ROUTES, Request
 from outscale_cli.client import (
@@ -144,6 +145,7 @@ class Engine:
             loop.call_later(left, self._stop_with, Expired(self.max_time))
         for deployment in self.deployments:
             deployment.client = AsyncClient(deployment.settings, self.env, deployment.slots)
+        startup.loaded()  # the work begins
         tasks: set[asyncio.Task[None]] = set()
         try:
             seq = 0

@@ -96,6 +96,7 @@ def mock_server(
     import os
     import threading
 
+    from outscale_cli import startup
     from outscale_cli.console import Environment
     from outscale_cli.errors import ConfigError, UsageError
     from outscale_cli.mock.server import DEFAULT_MODELS, MockConfig, MockServer, check_knobs
@@ -133,6 +134,7 @@ def mock_server(
         server = MockServer(config, host, port)
     except OSError as exc:
         raise UsageError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    startup.loaded()  # the work begins (before the address is out: a script may stop it then)
     env.out(server.url + "\n")  # stdout: the address, for scripts (with --port 0 too)
     env.info(
         f"stand-in deployment serving {', '.join(config.models)} at {server.url} (Ctrl-C to stop)"

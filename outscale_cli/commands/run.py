@@ -7,7 +7,6 @@ a command runs, never when the CLI starts.
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -15,6 +14,7 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from outscale_cli import startup
 from outscale_cli.commands.options import Connection
 from outscale_cli.console import STARTED, Environment
 from outscale_cli.errors import CliError, ConfigError, Expired, ServerError
@@ -189,6 +189,7 @@ def open_session(
             stack.enter_context(alarm(deadline, settings.max_time))
         retries = settings.retries if settings.retries is not None else default_retries
         client = stack.enter_context(Client(settings, env, retries, deadline))
+        startup.loaded()  # the work begins
         yield Session(env, settings, client)
 
 
@@ -323,6 +324,8 @@ def complete(
             writer.finish()
         turn.total = time.perf_counter() - started
     if out.json:
+        import json
+
         env.out(json.dumps(raw or completion.to_response(), ensure_ascii=False, indent=2) + "\n")
     if out.usage:
         shown = turn.first_token if out.stream else None

@@ -1,0 +1,47 @@
+"""Start-up: the cyclic garbage collector waits while the program loads.
+
+Loading typer, prompt_toolkit, pydantic-settings, httpx and aiohttp makes hundreds of
+thousands of objects that all live as long as the process. Each collection during the
+imports walks them all again and frees nothing: 10-15% of the time `chat -i` takes to show
+its prompt, and of `batch run`'s start (benchmarks/README.md, "Start-up and the collector").
+
+So the entry point pauses the collector first thing, and it resumes, once, where a command's
+work begins: a client opened, a batch's engine started, the interactive prompt drawn, the
+stand-in serving; for the commands that load nothing more, as soon as they are built. What
+was loaded until then is frozen (`gc.freeze`): later collections walk only what the work
+makes, which also keeps them short in a long batch.
+"""
+
+import gc
+
+
+def pause() -> None:
+    gc.disable()
+
+
+def loaded() -> None:
+    """The command has loaded what it needs: collections resume (once; a no-op after, and
+    when nothing was paused, as in tests that call the app in-process)."""
+    if not gc.isenabled():
+        gc.freeze()
+        gc.enable()
+
+
+def load_in_thread(module: str) -> None:
+    """Import `module` in a daemon thread, beside what the command does meanwhile.
+
+    Worth it where an import waits on something outside the interpreter: aiohttp builds two
+    TLS contexts as it is imported, reading the system's CA store (~100 ms on our 2-core VM),
+    and OpenSSL does that without the interpreter's lock, on the other core. Whoever imports
+    the module later gets it from this thread (Python's import lock makes it wait, at worst);
+    should it fail here, that import fails again and says why."""
+    import importlib
+    import threading
+
+    def load() -> None:
+        try:
+            importlib.import_module(module)
+        except Exception:  # noqa: BLE001, S110 - the later import reports it
+            pass
+
+    threading.Thread(target=load, name=f"load {module}", daemon=True).start()
