@@ -23,7 +23,6 @@ the names (`read_names`), with no pydantic: shell completion stays as quick as `
 
 from __future__ import annotations
 
-import json
 import re
 import stat
 import sys
@@ -297,9 +296,10 @@ def _readable_by_others(path: Path) -> bool:
 # -- where each key is written: tomllib gives no line numbers --------------------------------
 _PART = r"""\s*(?:[A-Za-z0-9_-]+|"(?:[^"\\]|\\.)*"|'[^']*')\s*"""
 _KEY = rf"{_PART}(?:\.{_PART})*"
-_HEADER_LINE = re.compile(rf"^\s*\[\[?({_KEY})\]\]?")
-_KEY_VALUE = re.compile(rf"^({_KEY})=")
-_INLINE_KEY = re.compile(rf"[{{,]({_KEY})=")
+# Patterns, compiled (and cached by `re`) on first use: only a file with a mistake is located.
+_HEADER_LINE = rf"^\s*\[\[?({_KEY})\]\]?"
+_KEY_VALUE = rf"^({_KEY})="
+_INLINE_KEY = rf"[{{,]({_KEY})="
 
 
 def _split_key(text: str) -> tuple[str, ...]:
@@ -308,6 +308,8 @@ def _split_key(text: str) -> tuple[str, ...]:
     for part in parts:
         part = part.strip()
         if part.startswith('"'):
+            import json
+
             try:
                 part = json.loads(part)
             except ValueError:
@@ -335,18 +337,18 @@ class Locator:
             stripped = line.strip()
             if not stripped or stripped.startswith("#"):
                 continue
-            header = _HEADER_LINE.match(stripped)
+            header = re.match(_HEADER_LINE, stripped)
             if header:
                 table = _split_key(header.group(1))
                 self._lines.setdefault(table, number)
                 continue
-            pair = _KEY_VALUE.match(stripped)
+            pair = re.match(_KEY_VALUE, stripped)
             if not pair:
                 continue
             key = table + _split_key(pair.group(1))
             self._lines.setdefault(key, number)
             rest = stripped[pair.end() :]
-            for inner in _INLINE_KEY.finditer(rest):
+            for inner in re.finditer(_INLINE_KEY, rest):
                 self._lines.setdefault(key + _split_key(inner.group(1)), number)
             open_string = _opens_multiline(rest)
 

@@ -18,7 +18,6 @@ them as `outscale-cli: error: ...` plus an optional `hint: ...` line.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from outscale_cli.status import ExitStatus
@@ -200,6 +199,8 @@ def message_from_body(body: bytes | str) -> str | None:
     text = text.strip()
     if not text:
         return None
+    import json  # here, not at the top: every command imports this module, few need json
+
     try:
         data = json.loads(text)
     except (ValueError, RecursionError):  # (a body nested too deeply for the decoder)
@@ -226,6 +227,8 @@ def message_from_object(data: Any) -> str:
     if isinstance(data, str):
         stripped = data.strip()
         if stripped[:1] in ("{", "["):
+            import json
+
             try:
                 return message_from_object(json.loads(stripped)) or _first_line(stripped)
             except (ValueError, RecursionError):
@@ -255,6 +258,8 @@ def message_from_object(data: Any) -> str:
 
 
 def _request_id_from_body(body: bytes) -> str | None:
+    import json
+
     try:
         data = json.loads(body)
     except (ValueError, RecursionError):

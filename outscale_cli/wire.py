@@ -7,7 +7,6 @@ anything is sent (exit 2).
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -126,6 +125,8 @@ def response_format(
     if schema_file is None:
         return None
     raw = read_bytes(str(schema_file), f"--json-schema {schema_file}", limit)
+    import json
+
     try:
         schema = json.loads(raw)
     except RecursionError:
