@@ -99,6 +99,10 @@ def run(
     conn: Connection,
 ) -> None:
     """Run every request of INPUT here, concurrently, across deployments; resumable."""
+    from outscale_cli import startup
+
+    if not dry_run:  # the HTTP engine loads while the input is checked (startup.py)
+        startup.load_in_thread("httpx_aiohttp")
     from outscale_cli.batch.run import BatchOptions, run_batch
 
     options = BatchOptions(
