@@ -119,7 +119,10 @@ class Engine:
         self.on_change = on_change
         self.window = max(64, 4 * sum(d.slots for d in deployments))
         self._slot_waiters: deque[asyncio.Future[None]] = deque()  # for a free deployment
-        self._progress: asyncio.Future[None] | None = None  # the dispatcher, for the window
+        self._progress: list[asyncio.Future[None]] = []  # waiting for a record, or the stop
+        self._stopped: asyncio.Future[None] | None = None  # done when the run stops
+        self._requests: Iterator[Request] = iter(())
+        self._seq = 0  # the next request's place in the input order
         self._finished: dict[int, Outcome] = {}  # ordered mode: finished, not yet written
         self._next_write = 0
         self._next_send_at = 0.0
@@ -146,24 +149,21 @@ class Engine:
         for deployment in self.deployments:
             deployment.client = AsyncClient(deployment.settings, self.env, deployment.slots)
         startup.loaded()  # the work begins
-        tasks: set[asyncio.Task[None]] = set()
+        # One worker a slot: each sends its next request as soon as it is done with one, with
+        # no trip through the event loop between (a dispatcher task handing requests out cost
+        # a few ms a request at -j 64: benchmarks/README.md, "batch").
+        self._requests = requests
+        self._stopped = loop.create_future()
+        if self._stop is not None:  # (a signal came while the clients opened)
+            self._stopped.set_result(None)
+        workers: set[asyncio.Task[None]] = set()
         try:
-            seq = 0
-            for request in requests:
-                await self._wait_for_room(seq)
-                if self._stop is not None:
-                    break
-                await self._pace()
-                taken = await self._take_deployment()
-                if taken is None:
-                    break
-                task = asyncio.create_task(self._one(request, seq, taken))
-                tasks.add(task)
-                task.add_done_callback(tasks.discard)
-                task.add_done_callback(self._failed_task)
-                seq += 1
-            if tasks:
-                await self._drain(tasks)
+            for _ in range(sum(d.slots for d in self.deployments)):
+                worker = asyncio.create_task(self._worker())
+                workers.add(worker)
+                worker.add_done_callback(workers.discard)
+                worker.add_done_callback(self._failed_task)
+            await self._drain(workers)
         finally:
             for signum in (signal.SIGINT, signal.SIGTERM):
                 try:
@@ -177,15 +177,36 @@ class Engine:
         if self._stop is not None:
             raise self._stop
 
+    async def _worker(self) -> None:
+        """Send requests until there are none left or the run stops: room in the window, then
+        a free deployment, then the rate (holding the slot: requests that waited for a paused
+        deployment still go out at the rate), then the next request of the input."""
+        while self._stop is None:
+            await self._wait_for_room()
+            deployment = await self._take_deployment()
+            if deployment is None:
+                return  # the run stopped
+            await self._pace()
+            request = next(self._requests, None) if self._stop is None else None
+            if request is None:
+                self._release(deployment)
+                return
+            seq = self._seq
+            self._seq += 1
+            await self._one(request, seq, deployment)
+
     def _failed_task(self, task: asyncio.Task[None]) -> None:
-        """A request's task that raised (a bug, not a failed request, which is a record):
-        the run stops with it, and it is reported, never lost as 'never retrieved'."""
+        """A worker that raised (a bug, not a failed request, which is a record; or the input
+        failing to read): the run stops with it, and it is reported, never lost as 'never
+        retrieved'."""
         if not task.cancelled() and task.exception() is not None:
             self._stop_with(task.exception())  # type: ignore[arg-type]
 
     def _stop_with(self, error: BaseException) -> None:
         if self._stop is None:
             self._stop = error
+        if self._stopped is not None:
+            self._wake(self._stopped)
         while self._slot_waiters:  # everyone waiting looks again, and sees the run stopped
             self._wake(self._slot_waiters.popleft())
         self._moved()
@@ -193,9 +214,8 @@ class Engine:
     async def _drain(self, tasks: set[asyncio.Task[None]]) -> None:
         """Wait for the requests in flight; once the run is stopped, for GRACE seconds."""
         while tasks and self._stop is None:
-            stopped = asyncio.ensure_future(self._wait_for_stop())
-            await asyncio.wait({*tasks, stopped}, return_when=asyncio.FIRST_COMPLETED)
-            stopped.cancel()
+            assert self._stopped is not None
+            await asyncio.wait({*tasks, self._stopped}, return_when=asyncio.FIRST_COMPLETED)
         if tasks:
             grace = 0 if self._output_failed() else GRACE  # what finishes could not be written
             _, pending = await asyncio.wait(set(tasks), timeout=grace)
@@ -206,25 +226,22 @@ class Engine:
     def _output_failed(self) -> bool:
         return isinstance(self._stop, (OutputFailed, OSError))
 
-    async def _wait_for_stop(self) -> None:
-        while self._stop is None:
-            await self._wait_for_progress()
-
-    async def _wait_for_room(self, seq: int) -> None:
+    async def _wait_for_room(self) -> None:
         """Sending pauses while the window is full (ordered: records not yet written; else
-        requests in flight)."""
-        while self._stop is None and seq - self._next_write >= self.window:
+        requests in flight). Workers that pass together overstep it by fewer than the slots."""
+        while self._stop is None and self._seq - self._next_write >= self.window:
             await self._wait_for_progress()
 
     async def _wait_for_progress(self) -> None:
-        self._progress = asyncio.get_running_loop().create_future()
-        await self._progress
+        waiter = asyncio.get_running_loop().create_future()
+        self._progress.append(waiter)
+        await waiter
 
     def _moved(self) -> None:
-        """A record was written, or the run stopped: the dispatcher looks again."""
-        if self._progress is not None:
-            self._wake(self._progress)
-            self._progress = None
+        """A record was written, or the run stopped: whoever waits for that looks again."""
+        waiting, self._progress = self._progress, []
+        for waiter in waiting:
+            self._wake(waiter)
 
     @staticmethod
     def _wake(future: asyncio.Future[None]) -> None:
@@ -239,12 +256,9 @@ class Engine:
         self._next_send_at = max(self._next_send_at, now)
         wait = self._next_send_at - now
         self._next_send_at += 1.0 / self.rate
-        if wait > 0:  # cut short when the run stops (Ctrl-C, SIGTERM, --max-time)
-            stopped = asyncio.ensure_future(self._wait_for_stop())
-            try:
-                await asyncio.wait({stopped}, timeout=wait)
-            finally:
-                stopped.cancel()
+        if wait > 0 and self._stopped is not None:
+            # (cut short when the run stops: Ctrl-C, SIGTERM, --max-time)
+            await asyncio.wait({self._stopped}, timeout=wait)
 
     # -- one request ----------------------------------------------------------------------------
     async def _one(self, request: Request, seq: int, deployment: Deployment | None) -> None:

@@ -13,7 +13,8 @@ def _bare_engine() -> Engine:
     engine = Engine.__new__(Engine)  # only what stopping needs
     engine._stop = None
     engine._slot_waiters = deque()
-    engine._progress = None
+    engine._progress = []
+    engine._stopped = None
     return engine
 
 
