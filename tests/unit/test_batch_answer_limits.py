@@ -65,3 +65,29 @@ def test_an_error_page_is_kept_only_up_to_its_limit() -> None:
     got, _, _ = serving(_chunked(503, 10, 60), _post)
     assert not isinstance(got, BadResponse)
     assert got.status == 503 and got.content == b"x" * 100  # its first 100 bytes
+
+
+def test_a_cookie_the_deployment_sets_is_sent_back_and_none_is_invented() -> None:
+    """The batch client's jar skips answers without Set-Cookie (SparingCookies), and still
+    keeps what a gateway sets: a sticky-session cookie goes back with the next requests."""
+    from aiohttp import web
+
+    async def sticky(request: web.Request) -> web.Response:
+        response = web.Response(status=200, body=b'{"choices": []}',
+                                content_type="application/json")  # fmt: skip
+        if request.headers.get("X-Round") == "1":
+            response.set_cookie("AWSALB", "node-7")
+        return response
+
+    async def three(client: Any) -> list[Any]:
+        jars = []
+        for round_ in ("0", "1", "2"):
+            client._http.headers["X-Round"] = round_
+            await client.post("chat/completions", {})
+            jars.append(dict(client._http.cookies))
+        return jars
+
+    jars, _, seen = serving(sticky, three)
+    assert jars == [{}, {"AWSALB": "node-7"}, {"AWSALB": "node-7"}]
+    cookies = [headers.get("Cookie") for _, headers, _ in seen]
+    assert cookies == [None, None, "AWSALB=node-7"]
