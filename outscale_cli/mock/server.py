@@ -253,6 +253,7 @@ class StandIn:
         return _json(404, {"detail": "Not Found"})
 
     async def _complete(self, request: web.Request, *, chat: bool) -> web.StreamResponse:
+        arrived = time.monotonic()  # --latency counts from here
         if self.config.take_failure():
             return self._fail()
         try:
@@ -267,8 +268,8 @@ class StandIn:
         delay = self.config.latency + (
             random.uniform(0, self.config.jitter) if self.config.jitter else 0
         )
-        if delay:
-            await asyncio.sleep(delay)
+        if delay:  # the answer starts `delay` after the request came, its reading and checks
+            await asyncio.sleep(max(0.0, delay - (time.monotonic() - arrived)))
         if chat and self.config.replay is not None:
             return await self._replay(request, self.config.replay)
         return await self._answer(request, body, chat)
