@@ -181,6 +181,39 @@ def bench_startup(quick: bool) -> None:
     table.print()
 
 
+COLLECTOR_STACKS = {
+    "chat -i (typer, prompt_toolkit, a PromptSession)":
+        "import typer, prompt_toolkit; prompt_toolkit.PromptSession()",
+    "batch run (typer, our settings, httpx-aiohttp)":
+        "import typer, outscale_cli.settings, httpx_aiohttp",
+}  # fmt: skip
+_TIMED_IMPORT = (
+    "import time; started = time.process_time(); {pause}; {stack}; "
+    "print((time.process_time() - started) * 1000)"
+)
+
+
+def bench_collector(quick: bool) -> None:
+    """What pausing the garbage collector while the program loads saves (startup.py): the
+    CPU time of a command's imports in a fresh interpreter, collector on against paused as
+    the entry point pauses it, alternated run by run."""
+    runs = 10 if quick else 50
+    table = Table("Start-up and the collector: CPU of a command's imports (ms, median of "
+                  f"{runs} alternated runs)", ["imports of", "collector on", "paused",
+                  "saved"])  # fmt: skip
+    for name, stack in COLLECTOR_STACKS.items():
+        samples: dict[str, list[float]] = {"on": [], "paused": []}
+        for _ in range(runs):
+            for key, pause in (("on", "pass"), ("paused", "import gc; gc.disable()")):
+                code = _TIMED_IMPORT.format(pause=pause, stack=stack)
+                done = subprocess.run([PY, "-c", code], capture_output=True, text=True,
+                                      stdin=subprocess.DEVNULL, check=True)  # fmt: skip
+                samples[key].append(float(done.stdout))
+        on, paused = statistics.median(samples["on"]), statistics.median(samples["paused"])
+        table.add(name, f"{on:.0f}", f"{paused:.0f}", f"{on - paused:.0f} ({1 - paused / on:.0%})")
+    table.print()
+
+
 @contextmanager
 def deployment_env(url: str) -> Iterator[None]:
     """Ours and the reference scripts read the deployment from the same variables."""
@@ -841,6 +874,7 @@ def _prompt_ms(url: str, argv: list[str]) -> float:
 
 BENCHMARKS: dict[str, Callable[[bool], None]] = {
     "startup": bench_startup,
+    "collector": bench_collector,
     "request": bench_request,
     "stream": bench_stream,
     "render": bench_render,
