@@ -179,14 +179,13 @@ class Engine:
 
     async def _worker(self) -> None:
         """Send requests until there are none left or the run stops: room in the window, then
-        a free deployment, then the rate (holding the slot: requests that waited for a paused
-        deployment still go out at the rate), then the next request of the input."""
+        a free deployment, then the next request of the input (whose every attempt then waits
+        for its turn under --rate, in _one)."""
         while self._stop is None:
             await self._wait_for_room()
             deployment = await self._take_deployment()
             if deployment is None:
                 return  # the run stopped
-            await self._pace()
             request = next(self._requests, None) if self._stop is None else None
             if request is None:
                 self._release(deployment)
@@ -269,6 +268,11 @@ class Engine:
                 deployment = await self._take_deployment()
                 if deployment is None:
                     return  # the run stopped: this request is left to --resume
+            if self.rate:  # every attempt counts against --rate, retries too
+                await self._pace()
+                if self._stop is not None:
+                    self._release(deployment)
+                    return  # left to --resume
             attempts += 1
             body = request.body
             if "model" not in body:  # the deployment's model, unless the line names one

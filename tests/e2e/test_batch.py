@@ -447,6 +447,38 @@ def test_a_429_with_retry_after_pauses_the_whole_deployment(tmp_path: Path) -> N
     assert attempts == [2, 1, 1, 1, 1, 1]
 
 
+def _most_in_one_second(times: list[float]) -> int:
+    return max(sum(t <= u < t + 1.0 for u in times) for t in times)
+
+
+def test_rate_holds_with_retries_after_a_429_pause(tmp_path: Path) -> None:
+    # Eight 429s with Retry-After 2 pause the deployment; the requests they held go again
+    # when it ends, paced with the rest: never a burst above --rate.
+    source = prompts(tmp_path / "in.jsonl", 30)
+    config = MockConfig(fail_status=429, fail_times=8, retry_after="2")
+    with serve(config) as served:
+        result = batch(str(source), "-j", "8", "--rate", "5", url=served.url)
+        posts = served.posts()
+    assert result.code == 0, result.stderr
+    assert len(posts) == 38  # 8 refused, then all 30
+    assert _most_in_one_second([p.at for p in posts]) <= 6  # 5 a second (+1 at the edges)
+
+
+def test_a_paced_run_ends_with_its_last_request(tmp_path: Path) -> None:
+    # 128 slots at 4 requests a second for 5 lines: the slots left without a line must not
+    # each wait for a turn under --rate (that was 32 s of idling after the last answer).
+    source = prompts(tmp_path / "in.jsonl", 5)
+    with serve() as served:
+        started = time.monotonic()
+        result = batch(str(source), "-j", "128", "--rate", "4", url=served.url)
+        took = time.monotonic() - started
+        posts = served.posts()
+    assert result.code == 0, result.stderr
+    assert len(posts) == 5
+    assert posts[-1].at - posts[0].at >= 0.95  # paced: 4 gaps of 0.25 s
+    assert took < 16, summary(result.stderr)  # (half of the idling it used to do)
+
+
 # -- progress and signals ----------------------------------------------------------------------
 def test_no_progress_bar_when_piped_only_the_summary_line(tmp_path: Path) -> None:
     with stand_in_process() as url:
