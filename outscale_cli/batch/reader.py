@@ -307,13 +307,31 @@ def check(
 def requests(
     checked: Checked, endpoint: str, *, plain: bool, defaults: Defaults
 ) -> Iterator[Request]:
-    """The checked input's requests, in order, read again as they are needed."""
+    """The checked input's requests, in order, read again as they are needed. A file that
+    changed since it was checked (a line no longer valid, or fewer requests) stops the run
+    with exit 2; the records written stay, for --resume once it is whole again."""
+    given = 0
     with open(checked.path, "rb") as handle:
         for number, raw in enumerate(_lines(handle, str(checked.path)), start=1):
-            text = raw.decode("utf-8")
-            request = parse(text, number, endpoint, plain=plain, defaults=defaults, checked=True)
+            try:
+                text = raw.decode("utf-8")
+                request = parse(
+                    text, number, endpoint, plain=plain, defaults=defaults, checked=True
+                )
+            except (UnicodeDecodeError, LineProblem) as exc:
+                raise _changed(checked, f"line {number}: {exc}") from None
             if request is not None:
+                given += 1
                 yield request
+    if given < checked.requests:
+        raise _changed(checked, f"{given:,} requests left of the {checked.requests:,} checked")
+
+
+def _changed(checked: Checked, what: str) -> UsageError:
+    return UsageError(
+        f"the batch {checked.path} changed while it ran ({what})",
+        hint="restore it, then send what is missing with the same command and --resume",
+    )
 
 
 def _lines(handle: IO[bytes], name: str) -> Iterator[bytes]:

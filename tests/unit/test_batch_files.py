@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -113,6 +114,28 @@ def test_check_counts_and_reads_again(tmp_path: Path) -> None:
         assert [r.custom_id for r in requests(checked, "chat", plain=False,
                                               defaults=Defaults())] == ["a", "b"]  # fmt: skip
         assert checked.ids.request_of("a") is not None and checked.ids.request_of("c") is None
+    finally:
+        checked.close()
+
+
+@pytest.mark.parametrize(
+    ("after", "says"),
+    [(lambda: good("a") + "\n" + '{"custom_id": "b", "bo', "line 2: "),  # cut mid-line
+     (lambda: good("a") + "\n", "1 requests left of the 2 checked"),  # lines removed
+     (lambda: good("a") + "\n\udcff\n", "line 2: ")],  # no longer UTF-8
+)  # fmt: skip
+def test_an_input_that_changes_while_it_runs_stops_it_with_exit_2(
+    tmp_path: Path, after: Any, says: str
+) -> None:
+    source = write(tmp_path, good("a"), good("b"))
+    checked = check(source, "chat", plain=False, defaults=Defaults())
+    try:
+        Path(source).write_bytes(after().encode("utf-8", "surrogateescape"))
+        with pytest.raises(UsageError) as caught:
+            list(requests(checked, "chat", plain=False, defaults=Defaults()))
+        assert caught.value.status == 2
+        assert "changed while it ran" in caught.value.message and says in caught.value.message
+        assert "--resume" in (caught.value.hint or "")
     finally:
         checked.close()
 
