@@ -617,6 +617,8 @@ def _host_of(exc: httpx.HTTPError) -> str:
 
 def _reason(exc: BaseException) -> str:
     text = str(exc).strip()
+    if text.startswith("[Errno None] "):  # aiohttp's OSError without a number (a broken write)
+        text = text[len("[Errno None] ") :]
     return text or type(exc).__name__
 
 

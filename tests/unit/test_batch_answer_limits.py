@@ -91,3 +91,16 @@ def test_a_cookie_the_deployment_sets_is_sent_back_and_none_is_invented() -> Non
     assert jars == [{}, {"AWSALB": "node-7"}, {"AWSALB": "node-7"}]
     cookies = [headers.get("Cookie") for _, headers, _ in seen]
     assert cookies == [None, None, "AWSALB=node-7"]
+
+
+def test_a_connection_broken_while_writing_says_so_without_errno_none() -> None:
+    import httpx
+
+    from outscale_cli.client import _connect_failure
+
+    broken = httpx.ConnectError("[Errno None] Can not write request body for http://vm.test/x")
+    error = _connect_failure(broken, "vm.test:5000")
+    assert (
+        error.message == "cannot connect to vm.test:5000: Can not write request body for "
+        "http://vm.test/x"
+    )
