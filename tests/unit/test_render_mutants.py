@@ -5,6 +5,7 @@ in them, text right after a fence, tiny terminals, and the screen at every write
 from __future__ import annotations
 
 import io
+from typing import Any
 
 import pytest
 
@@ -19,13 +20,14 @@ def xterm(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def shown(
-    pieces: list[str], height: int = 10, width: int = 40
+    pieces: list[str], height: int = 10, width: int = 40, clock: Any = None
 ) -> tuple[list[list[str]], list[str]]:
     """`pieces` written one by one to a MarkdownWriter on a small terminal whose clock lets
-    every write repaint: (the screen's lines after each write, the lines once finished)."""
+    every write repaint (or `clock`): (the screen's lines after each write, the lines once
+    finished)."""
     out = io.StringIO()
     writer = MarkdownWriter(
-        out, width=width, height=height, force_terminal=True, clock=EveryWrite()
+        out, width=width, height=height, force_terminal=True, clock=clock or EveryWrite()
     )
     screen = Screen(width, height)
     steps = []
@@ -184,17 +186,7 @@ class Steps:
 
 def painted(clock: Steps, pieces: list[str]) -> list[list[str]]:
     """The screen's lines after each of `pieces`, written to a writer with `clock`."""
-    out = io.StringIO()
-    writer = MarkdownWriter(out, width=40, height=10, force_terminal=True, clock=clock)
-    screen = Screen(40, 10)
-    steps = []
-    for piece in pieces:
-        writer.write(piece)
-        screen.feed(out.getvalue())
-        out.seek(0)
-        out.truncate()
-        steps.append(screen.lines())
-    return steps
+    return shown(pieces, clock=clock)[0]
 
 
 def test_the_first_piece_is_shown_at_once_whatever_the_clock_reads() -> None:
