@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime
 import email.utils
+import functools
 import json
 import os
 import random
@@ -726,29 +727,24 @@ class SparingCookies(httpx.Cookies):
             super().extract_cookies(response)
 
 
+@functools.cache
 def _batch_http_class() -> Any:
     """httpx's client on aiohttp's engine (httpx-aiohttp), keeping its cookies in a
     SparingCookies jar. Defined on first use: aiohttp loads only for a batch."""
-    global _BATCH_HTTP
-    if _BATCH_HTTP is None:
-        from httpx_aiohttp import HttpxAiohttpClient
+    from httpx_aiohttp import HttpxAiohttpClient
 
-        class BatchHttp(HttpxAiohttpClient):
-            _jar: httpx.Cookies
+    class BatchHttp(HttpxAiohttpClient):
+        _jar: httpx.Cookies
 
-            @property
-            def cookies(self) -> httpx.Cookies:
-                return self._jar
+        @property
+        def cookies(self) -> httpx.Cookies:
+            return self._jar
 
-            @cookies.setter
-            def cookies(self, cookies: Any) -> None:
-                self._jar = SparingCookies(cookies)
+        @cookies.setter
+        def cookies(self, cookies: Any) -> None:
+            self._jar = SparingCookies(cookies)
 
-        _BATCH_HTTP = BatchHttp
-    return _BATCH_HTTP
-
-
-_BATCH_HTTP: Any = None
+    return BatchHttp
 
 
 def _as_httpx_would(exc: httpx.HTTPError) -> httpx.HTTPError:

@@ -37,11 +37,15 @@ main()
 """
 
 
+def user_env(tmp_path: Path, **extra: str) -> dict[str, str]:
+    """A user's environment: no config file, the history in tmp_path."""
+    return clean_env({"OUTSCALE_CONFIG": str(tmp_path / "absent.toml"),
+                      "OUTSCALE_HISTORY": str(tmp_path / "history.sqlite"), **extra})  # fmt: skip
+
+
 def probe(tmp_path: Path, *args: str, env: dict[str, str] | None = None) -> dict[str, Any]:
     report = tmp_path / "gc.json"
-    full = clean_env({"OUTSCALE_CONFIG": str(tmp_path / "absent.toml"),
-                      "OUTSCALE_HISTORY": str(tmp_path / "history.sqlite"),
-                      **(env or {})})  # fmt: skip
+    full = user_env(tmp_path, **(env or {}))
     result = subprocess.run(
         [sys.executable, "-c", PROBE, str(report), *args], capture_output=True, text=True,
         env=full, stdin=subprocess.DEVNULL, timeout=60, cwd=tmp_path,
@@ -79,9 +83,7 @@ def test_a_batch_runs_with_the_collector_on(tmp_path: Path) -> None:
 def test_the_interactive_session_turns_it_on_once_its_prompt_is_drawn(tmp_path: Path) -> None:
     pexpect = pytest.importorskip("pexpect")
     report = tmp_path / "gc.json"
-    env = clean_env({"OUTSCALE_CONFIG": str(tmp_path / "absent.toml"),
-                     "OUTSCALE_HISTORY": str(tmp_path / "history.sqlite"),
-                     "TERM": "xterm", "PROMPT_TOOLKIT_NO_CPR": "1"})  # fmt: skip
+    env = user_env(tmp_path, TERM="xterm", PROMPT_TOOLKIT_NO_CPR="1")
     with serve() as served:
         env.update(url_env(served.url))
         child = pexpect.spawn(sys.executable, ["-c", PROBE, str(report), "chat", "-i"], env=env,
@@ -99,7 +101,7 @@ def test_the_interactive_session_turns_it_on_once_its_prompt_is_drawn(tmp_path: 
 
 def test_the_stand_in_serves_with_the_collector_on(tmp_path: Path) -> None:
     report = tmp_path / "gc.json"
-    env = clean_env({"OUTSCALE_CONFIG": str(tmp_path / "absent.toml")})
+    env = user_env(tmp_path)
     with subprocess.Popen(
         [sys.executable, "-c", PROBE, str(report), "mock-server", "--port", "0", "-q"],
         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL, env=env,
