@@ -19,8 +19,9 @@ from outscale_cli.console import Environment
 if TYPE_CHECKING:
     from outscale_cli.commands.options import Connection
     from outscale_cli.commands.run import Turn
-    from outscale_cli.history import Exchange, History
+    from outscale_cli.history import History
     from outscale_cli.settings import Settings
+    from outscale_cli.store import Database, Exchange
 
 
 def history_on(conn: Connection, environ: Mapping[str, str]) -> tuple[bool, str]:
@@ -80,9 +81,9 @@ class Recorder:
 
         def run() -> None:
             try:
-                from outscale_cli.history import History
+                from outscale_cli.store import Database
 
-                result["history"] = History(self.path, any_thread=True)
+                result["history"] = Database(self.path, any_thread=True)
             except BaseException as exc:  # told by save(), where it would have happened
                 result["error"] = exc
 
@@ -90,33 +91,35 @@ class Recorder:
         thread.start()
         self.opening = (thread, result)
 
-    def _history(self) -> History:
-        from outscale_cli.history import History
+    def _history(self) -> Database:
+        from outscale_cli.store import Database
 
         if self.opening is None:
-            return History(self.path)
+            return Database(self.path, any_thread=True)
         (thread, result), self.opening = self.opening, None
         thread.join()
         if "error" in result:
             raise result["error"]
-        history: History = result["history"]
+        history: Database = result["history"]
         return history
 
     def save(self, exchange: Exchange) -> None:
         import sqlite3
 
-        from outscale_cli.history import HistoryError, NameTaken
+        from outscale_cli.store import HistoryError, NameTaken
 
         try:
-            with self._history() as history:
-                try:
-                    self.conversation = history.record(
-                        exchange, conversation=self.conversation, name=self.name
-                    )
-                except NameTaken as taken:
-                    self.conversation = history.record(exchange, conversation=None, name=None)
-                    self.env.warn(f"{taken.message}: this one is {self.conversation}, unnamed")
-                self.name = None  # named once, when it starts
+            history = self._history()
+            try:
+                self.conversation = history.record(
+                    exchange, conversation=self.conversation, name=self.name
+                )
+            except NameTaken as taken:
+                self.conversation = history.record(exchange, conversation=None, name=None)
+                self.env.warn(f"{taken.message}: this one is {self.conversation}, unnamed")
+            finally:
+                history.close_behind()
+            self.name = None  # named once, when it starts
         except (HistoryError, sqlite3.Error, OSError) as exc:
             reason = exc.message if isinstance(exc, HistoryError) else str(exc)
             self.env.warn(f"the exchange was not recorded: {reason}")
@@ -132,7 +135,7 @@ def exchange_of(
     interrupted: bool,
 ) -> Exchange:
     """What the history keeps of one turn (never a key nor a header)."""
-    from outscale_cli.history import Exchange
+    from outscale_cli.store import Exchange
     from outscale_cli.wire import SAMPLING_FIELDS
 
     completion = turn.completion

@@ -191,7 +191,7 @@ def _ask(env: Environment, state: State, recorder: Any, sampling: Any, out: Any,
         return
     if turn is None or turn.completion is None or not turn.completion.received_any:
         return
-    from outscale_cli.history import Exchange
+    from outscale_cli.store import Exchange
 
     exchange = Exchange("chat", [], text, turn.completion.text,
                         thinking=turn.completion.thinking or None)  # fmt: skip

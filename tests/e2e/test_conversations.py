@@ -71,6 +71,20 @@ def test_a_conversation_over_several_commands(stand_in: Served, home: dict[str, 
         "Name three French painters.", "Which of them painted water lilies?"]  # fmt: skip
 
 
+def test_chats_in_a_row_are_all_kept_though_none_waits_for_its_close(
+    stand_in: Served, home: dict[str, str]
+) -> None:
+    """Each chat commits its exchange, then exits without waiting for the close's copy of the
+    write-ahead log into the database (Python < 3.12): the next chat finishes that copy."""
+    for i in range(6):
+        result = chat(stand_in, home, f"question {i}")
+        assert result.code == 0 and result.stderr == "", result.stderr
+    with db(home) as database:
+        assert database.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
+        rows = database.execute("SELECT prompt FROM exchanges ORDER BY id").fetchall()
+    assert [r[0] for r in rows] == [f"question {i}" for i in range(6)]
+
+
 def test_named_conversations_and_cid(stand_in: Served, home: dict[str, str]) -> None:
     assert chat(stand_in, home, "--name", "monet", "Tell me about Giverny.").code == 0
     assert chat(stand_in, home, "Something else.").code == 0  # the last one now

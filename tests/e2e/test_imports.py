@@ -128,3 +128,20 @@ def test_a_command_loads_no_other_commands_module(tmp_path: Path, command: str) 
 def test_the_root_help_loads_no_commands_module(tmp_path: Path) -> None:
     loaded = modules_loaded(tmp_path, "--help")
     assert offenders(loaded, tuple(COMMAND_MODULES.values())) == []
+
+
+def test_a_recorded_chat_loads_the_recording_half_of_the_history_only(tmp_path: Path) -> None:
+    """Recording imports outscale_cli.store; reading, searching and removing (and the
+    dataclasses they build) stay in outscale_cli.history, which a plain chat never loads."""
+    database = tmp_path / "history.sqlite"
+    with MockServer(MockConfig(models=("small-2409",))) as server:
+        loaded = modules_loaded(
+            tmp_path, "chat", "--server-url", server.url, "-m", "small-2409", "Hi",
+            OUTSCALE_HISTORY=str(database),
+        )  # fmt: skip
+    assert {"sqlite3", "outscale_cli.store"} <= loaded
+    assert "outscale_cli.history" not in loaded
+    import sqlite3
+
+    with sqlite3.connect(database) as db:
+        assert db.execute("SELECT prompt FROM exchanges").fetchall() == [("Hi",)]

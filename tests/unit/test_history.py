@@ -383,3 +383,34 @@ def test_search_ranks_within_the_latest_matches(
         found = [e.prompt for e in history.search("giverny", 10)]
     assert len(found) == 3 and all(p.startswith("giverny once") for p in found)  # the old best
     assert found[0].startswith("giverny once, then words 3")  # ties: the newest first
+
+
+def test_an_exchange_is_a_value_with_defaults_of_its_own() -> None:
+    a, b = exchange("q", usage={"total_tokens": 3}), exchange("q", usage={"total_tokens": 3})
+    b.created_at = a.created_at
+    assert a == b and a != exchange("other") and a != "q"
+    a.options["temperature"] = 0.5
+    assert b.options == {}  # not one dict shared by every exchange
+    with pytest.raises(TypeError):
+        hash(a)
+    assert list(a.as_json())[:4] == ["id", "conversation", "kind", "created_at"]
+    assert set(a.as_json()) == {"id", "conversation", "kind", "created_at", "model", "profile",
+                                "server_url", "system", "messages", "prompt", "answer",
+                                "thinking", "finish_reason", "usage", "first_token_ms",
+                                "duration_ms", "options", "interrupted"}  # fmt: skip
+    assert "prompt='q'" in repr(a)
+
+
+def test_close_behind_returns_and_the_database_closes(path: Path) -> None:
+    from outscale_cli.store import Database
+
+    database = Database(path, any_thread=True)
+    database.record(exchange("q"), conversation=None, name=None)
+    database.close_behind()
+    for thread in threading.enumerate():  # (never touch a connection while it closes)
+        if thread.name == "close-history":
+            thread.join(10)
+    with pytest.raises(sqlite3.ProgrammingError, match="closed"):
+        database.db.execute("SELECT 1")
+    with History(path) as history:
+        assert [e.prompt for e in history.recent(5)] == ["q"]
