@@ -767,17 +767,29 @@ def bench_history(quick: bool) -> None:
                     wall, cpu, _ = _run_measured(argv)
                     walls[i].append(wall)
                     cpus[i].append(cpu)
-            cost = (statistics.median(walls[0]) - statistics.median(walls[1])) * 1000
-            cpu_cost = (statistics.median(cpus[0]) - statistics.median(cpus[1])) * 1000
+            # The median of the pairs' differences: each pair ran side by side, so a slow
+            # spell of the machine falls on both of its runs (a difference of medians does not
+            # cancel it, and varied by 20 ms from one run to the next here).
+            cost = statistics.median(a - b for a, b in zip(*walls, strict=True)) * 1000
+            cpu_cost = statistics.median(a - b for a, b in zip(*cpus, strict=True)) * 1000
             table = Table(f"History: a recorded chat against --no-log (ms, piped, alternated "
                           f"{10 * rounds} times)", ["command", "wall, median (p25-p75)",
-                          "CPU, median", "difference (wall / CPU)", "goal", ""])  # fmt: skip
+                          "CPU, median", "difference, median of pairs (wall / CPU)", "goal",
+                          ""])  # fmt: skip
             difference = f"{cost:+.1f} / {cpu_cost:+.1f} ms"
             table.add("chat (recorded)", summary(walls[0]),
                       f"{statistics.median(cpus[0]) * 1000:.1f}", difference, "<= 10 ms",
                       verdict(cost, 10))  # fmt: skip
             table.add("chat --no-log", summary(walls[1]),
                       f"{statistics.median(cpus[1]) * 1000:.1f}", "", "", "")  # fmt: skip
+            recorded = _instructions([*base, "Hello"]) if not quick else None
+            unrecorded = _instructions([*base, "--no-log", "Hello"]) if recorded else None
+            if recorded and unrecorded:
+                extra = recorded - unrecorded
+                per_second = unrecorded / statistics.median(cpus[1])
+                said = f"+{extra / 1e6:.1f} M: {extra / per_second * 1000:.1f} ms at that rate"
+                table.add("instructions (valgrind)", f"{recorded / 1e6:.1f} M",
+                          f"{unrecorded / 1e6:.1f} M", said, "", "")  # fmt: skip
             table.print()
             size = 10_000 if quick else 100_000
             search_ms = _search_timing(Path(folder) / "big.sqlite", size)
@@ -810,6 +822,20 @@ def bench_history(quick: bool) -> None:
                     os.environ.pop(key, None)
                 else:
                     os.environ[key] = value
+
+
+def _instructions(argv: list[str]) -> int | None:
+    """The instructions a command executes, all its threads, counted by valgrind's callgrind:
+    the same count at every run, whatever the machine's noise. None without valgrind."""
+    if shutil.which("valgrind") is None:
+        return None
+    result = subprocess.run(
+        ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", *argv],
+        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        check=False,
+    )  # fmt: skip
+    found = re.search(r"Collected : (\d+)", result.stderr)
+    return int(found.group(1)) if result.returncode == 0 and found else None
 
 
 def _search_timing(path: Path, size: int) -> dict[str, list[float]]:
