@@ -27,9 +27,8 @@ import re
 import stat
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from outscale_cli.errors import ConfigError
 
@@ -144,14 +143,15 @@ def profile_problem(values: Mapping[str, Any]) -> tuple[str, str] | None:
     return None
 
 
-@dataclass
 class Config:
-    path: Path
-    exists: bool = False
-    default_profile: str | None = None
-    profiles: dict[str, dict[str, Any]] = field(default_factory=dict)  # checked values
-    locate: Locator | None = None
-    history: bool | None = None  # `history = false`: exchanges are not recorded
+    """The config file, checked. (This module's classes are plain ones: they are on every
+    command's path, and building a dataclass takes 1-2 ms here.)"""
+
+    def __init__(self, path: Path, exists: bool = False, *, locate: Locator | None = None):
+        self.path, self.exists, self.locate = path, exists, locate
+        self.default_profile: str | None = None
+        self.profiles: dict[str, dict[str, Any]] = {}  # checked values
+        self.history: bool | None = None  # `history = false`: exchanges are not recorded
 
     def profile(self, name: str) -> dict[str, Any]:
         if name not in self.profiles:
@@ -175,14 +175,13 @@ class Config:
         return ProfileRef(name, self.profile(name), self, environ)
 
 
-@dataclass
 class ProfileRef:
     """One profile as a settings source: its checked values, and its key on demand."""
 
-    name: str
-    values: dict[str, Any]
-    config: Config
-    environ: Mapping[str, str]
+    def __init__(
+        self, name: str, values: dict[str, Any], config: Config, environ: Mapping[str, str]
+    ) -> None:
+        self.name, self.values, self.config, self.environ = name, values, config, environ
 
     def where(self, key: str) -> str:
         return f"{self.config.where('profiles', self.name, key)}: [profiles.{self.name}] {key}"
@@ -477,8 +476,7 @@ def _trimmed(text: str, key: str, limit: int = 300) -> str:
 
 
 # -- which profile a command uses ---------------------------------------------------------------
-@dataclass
-class Chosen:
+class Chosen(NamedTuple):
     config: Config
     name: str | None
     why: str  # "flag", "env", "model", "default_profile" or "none"

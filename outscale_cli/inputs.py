@@ -12,8 +12,7 @@ import os
 import re
 import select
 import stat
-from dataclasses import dataclass
-from typing import BinaryIO
+from typing import BinaryIO, NamedTuple
 
 from outscale_cli.console import PROG, Environment
 from outscale_cli.errors import UsageError
@@ -24,8 +23,7 @@ STDIN_HINT_AFTER = 5.0
 CHUNK = 64 * 1024
 
 
-@dataclass(frozen=True)
-class Source:
+class Source(NamedTuple):
     name: str  # for messages: "standard input", "file notes.md", "the PROMPT argument"
     text: str
 

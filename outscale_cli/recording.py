@@ -10,9 +10,8 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from outscale_cli.console import Environment
 
@@ -61,15 +60,14 @@ def path_of(environ: Mapping[str, str]) -> Path:
     return user_data_path("outscale-cli") / "history.sqlite"
 
 
-@dataclass
 class Recorder:
     """Where this command's exchanges go: a conversation (or a new one, maybe named)."""
 
-    env: Environment
-    path: Path
-    conversation: str | None = None
-    name: str | None = None
-    opening: tuple[Any, dict[str, Any]] | None = None  # (thread, its result) of open_early()
+    def __init__(
+        self, env: Environment, path: Path, conversation: str | None = None, name: str | None = None
+    ) -> None:
+        self.env, self.path, self.conversation, self.name = env, path, conversation, name
+        self.opening: tuple[Any, dict[str, Any]] | None = None  # (thread, result) of open_early()
 
     def open_early(self) -> None:
         """Open the history in a thread while the request is on its way: importing sqlite3 and
@@ -179,8 +177,7 @@ def reply_of(exchange: Exchange) -> dict[str, Any]:
     return {"role": "assistant", "content": exchange.answer}
 
 
-@dataclass
-class Earlier:
+class Earlier(NamedTuple):
     """A conversation to continue: its id, its messages so far, its model."""
 
     conversation: str

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import threading
 from contextlib import ExitStack
-from dataclasses import dataclass, field, replace
 from typing import Any
 
 from outscale_cli import startup
@@ -35,15 +34,17 @@ HELP = """\
 Enter sends; Alt+Enter (or Esc, Enter) starts a new line."""
 
 
-@dataclass
 class State:
-    conn: Connection
-    system: str | None
-    messages: list[dict[str, Any]] = field(default_factory=list)  # the conversation so far
-    session: Any = None  # commands.run.Session, once ready
-    stack: ExitStack | None = None
-    error: BaseException | None = None  # why the session could not be prepared
-    ready: threading.Event = field(default_factory=threading.Event)
+    """The session's settings so far, and its client once ready. (Not a dataclass: 1 ms less
+    before the prompt.)"""
+
+    def __init__(self, conn: Connection, system: str | None, messages: list[dict[str, Any]]):
+        self.conn, self.system = conn, system
+        self.messages = messages  # the conversation so far
+        self.session: Any = None  # commands.run.Session, once ready
+        self.stack: ExitStack | None = None
+        self.error: BaseException | None = None  # why the session could not be prepared
+        self.ready = threading.Event()
 
 
 def run_session(
@@ -218,8 +219,8 @@ def _command(env: Environment, state: State, recorder: Any, line: str) -> str | 
         if not rest:
             env.info(f"{word} takes a {'model id' if word == '/model' else 'profile name'}")
             return None
-        changed = replace(state.conn, model=rest) if word == "/model" else replace(
-            state.conn, profile=rest, model=None
+        changed = state.conn._replace(model=rest) if word == "/model" else state.conn._replace(
+            profile=rest, model=None
         )  # fmt: skip
         state.ready.wait()  # the preparation under way ends first: one at a time
         kept = (state.conn, state.session, state.stack, state.error)

