@@ -34,7 +34,10 @@ def main() -> None:
     startup.pause()  # until the command's work begins (startup.py)
     from outscale_cli.app import app
 
-    app()
+    try:
+        app()
+    finally:
+        startup.finish()  # what the command left running behind it (the history's close)
 
 
 if __name__ == "__main__":

@@ -121,6 +121,8 @@ def _input_history(recorder: Any) -> Any:
     from outscale_cli.recording import input_history_path
 
     path = input_history_path(recorder.path)
+    if recorder.path.exists() and not recorder.path.is_file():
+        return None  # (the recording says why): nothing is written beside a device
     try:
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         path.touch(mode=0o600, exist_ok=True)

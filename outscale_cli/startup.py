@@ -12,7 +12,14 @@ was loaded until then is frozen (`gc.freeze`): later collections walk only what 
 makes, which also keeps them short in a long batch.
 """
 
+from __future__ import annotations
+
 import gc
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import threading
+    from collections.abc import Callable
 
 
 def pause() -> None:
@@ -25,6 +32,39 @@ def loaded() -> None:
     if not gc.isenabled():
         gc.freeze()
         gc.enable()
+
+
+_behind: list[threading.Thread] = []  # threads of work left behind, finished by finish()
+BEHIND_WAIT = 10.0  # seconds the process waits for them at most, in all
+
+
+def behind(work: Callable[[], object], name: str) -> None:
+    """Run `work` in a thread while the command goes on; the process waits for it before it
+    ends (finish()). Where no thread can be started, `work` runs now."""
+    import threading
+
+    _behind[:] = [t for t in _behind if t.is_alive()]
+    thread = threading.Thread(target=work, name=name, daemon=True)
+    try:
+        thread.start()
+    except RuntimeError:  # "can't start new thread"
+        work()
+        return
+    _behind.append(thread)
+
+
+def finish() -> None:
+    """Wait for the work left behind, BEHIND_WAIT seconds at most. A signal meanwhile (Ctrl-C,
+    SIGTERM) ends the wait and the process, with the command's own exit status: the work
+    left behind is such that being cut short is safe (the history's close)."""
+    import time
+
+    deadline = time.monotonic() + BEHIND_WAIT
+    try:
+        while _behind:
+            _behind.pop().join(max(0.0, deadline - time.monotonic()))
+    except BaseException:  # noqa: BLE001, S110 - the command is over: nothing to say
+        pass
 
 
 def load_in_thread(module: str) -> None:

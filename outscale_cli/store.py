@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import sqlite3
-import sys
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -96,7 +95,7 @@ def failure(path: Path, exc: sqlite3.Error) -> HistoryError:
     elif "full" in text:
         hint = "free some disk space, or set OUTSCALE_HISTORY elsewhere"
     else:
-        hint = f"move it aside (mv {path} {path}.broken) and a new history starts"
+        hint = f"move {path} aside with its -wal and -shm files, and a new history starts"
     return HistoryError(f"the history {path} cannot be used: {text}", hint=hint)
 
 
@@ -197,6 +196,10 @@ class Database:
         self.path = path
         if not create and not path.exists():
             raise HistoryError(f"no history yet at {path}")
+        if path.exists() and not path.is_file():  # /dev/null: SQLite would write beside it
+            raise HistoryError(
+                f"the history {path} is not a file", hint="set OUTSCALE_HISTORY to a file's path"
+            )
         try:
             path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
             _private(path)
@@ -206,12 +209,6 @@ class Database:
         except (OSError, sqlite3.Error) as exc:
             raise HistoryError(f"cannot open the history {path}: {exc}") from None
         try:
-            if sys.version_info >= (3, 12):
-                # Closing leaves the write-ahead log for SQLite's own checkpoint (every 1000
-                # pages) instead of copying it into the database then and there: that copy
-                # costs two fsyncs (16 ms on a cloud VM's disk) on every recorded chat. The
-                # log is as safe as the database (synchronous = NORMAL, WAL's guarantee).
-                self.db.setconfig(sqlite3.SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, True)
             self.db.execute(f"PRAGMA busy_timeout = {BUSY_MS}")
             self.db.execute("PRAGMA journal_mode = WAL")
             self.db.execute("PRAGMA synchronous = NORMAL")
@@ -228,16 +225,15 @@ class Database:
         self.db.close()
 
     def close_behind(self) -> None:
-        """Close without waiting, where closing copies the write-ahead log into the database
-        (Python < 3.12: four fsyncs and two unlinks, 3-5 ms on a cloud VM's disk). What was
-        recorded is committed already: a copy cut short by the process's exit is finished by
-        the next opening, as after a crash. Opened with `any_thread` only."""
-        if sys.version_info >= (3, 12):  # nothing to copy on closing (see __init__)
-            self.db.close()
-            return
-        import threading
+        """Close in a thread while the command finishes; the process waits for it before it
+        ends (startup.finish). Closing copies the write-ahead log into the database file, with
+        four fsyncs (2-16 ms on a cloud VM's disk): the exchange is committed already, and the
+        file alone holds the whole history again once the command is over (a copy of it, or
+        one moved aside, is whole). Cut short by a signal, the copy is safe as after a crash:
+        the log is kept, and the next close copies it. Opened with `any_thread` only."""
+        from outscale_cli.startup import behind
 
-        threading.Thread(target=self.db.close, name="close-history", daemon=True).start()
+        behind(self.db.close, "close-history")
 
     # -- schema ---------------------------------------------------------------------------------
     def _migrate(self) -> None:

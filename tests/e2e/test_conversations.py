@@ -71,18 +71,22 @@ def test_a_conversation_over_several_commands(stand_in: Served, home: dict[str, 
         "Name three French painters.", "Which of them painted water lilies?"]  # fmt: skip
 
 
-def test_chats_in_a_row_are_all_kept_though_none_waits_for_its_close(
-    stand_in: Served, home: dict[str, str]
+def test_after_each_chat_the_database_file_alone_holds_every_exchange(
+    stand_in: Served, home: dict[str, str], tmp_path: Path
 ) -> None:
-    """Each chat commits its exchange, then exits without waiting for the close's copy of the
-    write-ahead log into the database (Python < 3.12): the next chat finishes that copy."""
+    """Each chat closes the history in a thread while it finishes, and waits for that close
+    (its copy of the write-ahead log into the file) before it exits: a copy of the file
+    alone, without its -wal, is the whole history."""
+    path = Path(home["OUTSCALE_HISTORY"])
     for i in range(6):
         result = chat(stand_in, home, f"question {i}")
         assert result.code == 0 and result.stderr == "", result.stderr
-    with db(home) as database:
-        assert database.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
-        rows = database.execute("SELECT prompt FROM exchanges ORDER BY id").fetchall()
-    assert [r[0] for r in rows] == [f"question {i}" for i in range(6)]
+        copy = tmp_path / f"copy{i}.sqlite"
+        copy.write_bytes(path.read_bytes())
+        with sqlite3.connect(copy) as database:
+            assert database.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
+            rows = database.execute("SELECT prompt FROM exchanges ORDER BY id").fetchall()
+        assert [r[0] for r in rows] == [f"question {n}" for n in range(i + 1)]
 
 
 def test_named_conversations_and_cid(stand_in: Served, home: dict[str, str]) -> None:
@@ -374,7 +378,7 @@ def test_a_corrupt_history_is_exit_3_with_what_to_do(
         lines = result.stderr.splitlines()
         assert "Traceback" not in result.stderr and "internal error" not in result.stderr
         assert lines[0].startswith(f"outscale-cli: error: the history {path} cannot be used")
-        assert f"mv {path} {path}.broken" in result.stderr
+        assert f"move {path} aside with its -wal and -shm files" in result.stderr
 
 
 @pytest.mark.parametrize("extra", [["a question"], ["-f", "question.md"], ["--json"],

@@ -325,7 +325,7 @@ def test_a_sqlite_error_becomes_one_line_with_what_to_do(path: Path) -> None:
         "database is locked": "another outscale-cli is writing it",
         "attempt to write a readonly database": "writable",
         "database or disk is full": "free some disk space",
-        "database disk image is malformed": f"mv {path} {path}.broken",
+        "database disk image is malformed": f"move {path} aside with its -wal and -shm files",
     }
     for text, hint in cases.items():
         error = failure(path, sqlite3.OperationalError(text))
@@ -401,16 +401,62 @@ def test_an_exchange_is_a_value_with_defaults_of_its_own() -> None:
     assert "prompt='q'" in repr(a)
 
 
-def test_close_behind_returns_and_the_database_closes(path: Path) -> None:
+def test_close_behind_closes_and_the_file_alone_then_holds_the_exchange(
+    path: Path, tmp_path: Path
+) -> None:
+    from outscale_cli import startup
     from outscale_cli.store import Database
 
     database = Database(path, any_thread=True)
     database.record(exchange("q"), conversation=None, name=None)
     database.close_behind()
-    for thread in threading.enumerate():  # (never touch a connection while it closes)
-        if thread.name == "close-history":
-            thread.join(10)
+    startup.finish()  # as the entry point does before the process ends
+    assert startup._behind == []
     with pytest.raises(sqlite3.ProgrammingError, match="closed"):
         database.db.execute("SELECT 1")
-    with History(path) as history:
-        assert [e.prompt for e in history.recent(5)] == ["q"]
+    copy = tmp_path / "copy.sqlite"  # the file alone, without its -wal: the log was copied in
+    copy.write_bytes(path.read_bytes())
+    with sqlite3.connect(copy) as db:
+        assert db.execute("SELECT prompt FROM exchanges").fetchall() == [("q",)]
+
+
+def test_finish_waits_for_the_work_behind_but_not_forever(monkeypatch: pytest.MonkeyPatch) -> None:
+    from outscale_cli import startup
+
+    done: list[str] = []
+    startup.behind(lambda: (time.sleep(0.2), done.append("quick")), "quick")
+    startup.finish()
+    assert done == ["quick"]
+    release = threading.Event()
+    monkeypatch.setattr(startup, "BEHIND_WAIT", 0.3)
+    startup.behind(release.wait, "stuck")
+    started = time.monotonic()
+    startup.finish()
+    assert 0.25 <= time.monotonic() - started < 5 and startup._behind == []
+    release.set()
+
+
+def test_work_behind_runs_at_once_where_no_thread_can_start(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from outscale_cli import startup
+
+    def refuse(self: threading.Thread) -> None:
+        raise RuntimeError("can't start new thread")
+
+    monkeypatch.setattr(threading.Thread, "start", refuse)
+    done: list[int] = []
+    startup.behind(lambda: done.append(1), "work")
+    assert done == [1] and startup._behind == []
+
+
+def test_a_history_path_that_is_not_a_file_is_refused_and_nothing_is_written_beside_it(
+    tmp_path: Path,
+) -> None:
+    warnings: list[str] = []
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    recorder = Recorder(types.SimpleNamespace(warn=warnings.append), folder)  # type: ignore[arg-type]
+    recorder.save(exchange("one"))
+    assert len(warnings) == 1 and f"the history {folder} is not a file" in warnings[0]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["folder"]
