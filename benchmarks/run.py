@@ -825,14 +825,15 @@ def bench_history(quick: bool) -> None:
 
 
 def _instructions(argv: list[str]) -> int | None:
-    """The instructions a command executes, all its threads, counted by valgrind's callgrind:
-    the same count at every run, whatever the machine's noise. None without valgrind."""
+    """The instructions a command executes, all its threads, counted by valgrind's callgrind
+    with a fixed hash seed: within a few percent from run to run, whatever the machine's
+    noise. None without valgrind."""
     if shutil.which("valgrind") is None:
         return None
     result = subprocess.run(
         ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", *argv],
         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-        check=False,
+        check=False, env={**os.environ, "PYTHONHASHSEED": "0"},
     )  # fmt: skip
     found = re.search(r"Collected : (\d+)", result.stderr)
     return int(found.group(1)) if result.returncode == 0 and found else None

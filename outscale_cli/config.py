@@ -144,8 +144,7 @@ def profile_problem(values: Mapping[str, Any]) -> tuple[str, str] | None:
 
 
 class Config:
-    """The config file, checked. (This module's classes are plain ones: they are on every
-    command's path, and building a dataclass takes 1-2 ms here.)"""
+    """The config file, checked."""
 
     def __init__(self, path: Path, exists: bool = False, *, locate: Locator | None = None):
         self.path, self.exists, self.locate = path, exists, locate

@@ -35,8 +35,7 @@ Enter sends; Alt+Enter (or Esc, Enter) starts a new line."""
 
 
 class State:
-    """The session's settings so far, and its client once ready. (Not a dataclass: 1 ms less
-    before the prompt.)"""
+    """The session's settings so far, and its client once ready."""
 
     def __init__(self, conn: Connection, system: str | None, messages: list[dict[str, Any]]):
         self.conn, self.system = conn, system

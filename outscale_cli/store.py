@@ -2,8 +2,8 @@
 migrations, how it is opened, and the exchange's transaction. Reading, searching and removing
 are in outscale_cli.history.
 
-Every recorded chat and fim imports this module, so it stays small and builds no dataclass (an
-18-field one takes 2 ms to build here): a recorded chat costs at most 10 ms more than --no-log
+Every recorded chat and fim imports this module, so it stays small and builds no dataclass
+(outscale_cli.startup says why): the goal is a recorded chat at most 10 ms slower than --no-log
 (benchmarks/run.py --only history).
 """
 
@@ -122,7 +122,7 @@ _EXCHANGE_FIELDS = ("kind", "messages", "prompt", "answer", "model", "profile", 
 
 
 class Exchange:
-    """One question and its answer, as recorded. A plain class: see the module's docstring."""
+    """One question and its answer, as recorded."""
 
     __slots__ = _EXCHANGE_FIELDS
 

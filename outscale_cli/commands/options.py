@@ -55,8 +55,7 @@ Usage = Annotated[
 
 
 class Connection(NamedTuple):
-    """The connection flags as given on the command line (None: not given). A NamedTuple, not
-    a frozen dataclass: 0.6 ms to build instead of 2.4, on the path of every command."""
+    """The connection flags as given on the command line (None: not given)."""
 
     server_url: str | None = None
     model: str | None = None
