@@ -143,9 +143,8 @@ def chat(
     )
     sampling.check()
     recorder, continued = conversation_of(
-        env, conn, continue_=continue_, cid=cid, name=name, no_log=no_log,
-        open_early=not interactive,
-    )  # fmt: skip
+        env, conn, continue_=continue_, cid=cid, name=name, no_log=no_log
+    )
     if continued is not None:
         if conn.model is None and continued.model:
             conn = conn._replace(model=continued.model)  # its model, unless given again

@@ -361,7 +361,6 @@ def conversation_of(
     cid: str | None = None,
     name: str | None = None,
     no_log: bool = False,
-    open_early: bool = True,
 ) -> tuple[Any, Any]:
     """(the recorder of this command's exchanges or None, the conversation it continues or
     None), from -c/--continue, --cid, --name and --no-log."""
@@ -393,11 +392,7 @@ def conversation_of(
         return None, None
     recorder = Recorder(env, path_of(os.environ), name=name)
     if not wants and name is None:
-        if no_log:
-            return None, None
-        if open_early:  # (not for chat -i: that thread would hold up its prompt)
-            recorder.open_early()
-        return recorder, None
+        return (None if no_log else recorder), None
     import sqlite3
 
     from outscale_cli.history import History, failure

@@ -272,22 +272,11 @@ def test_the_recorder_keeps_the_exchange_unnamed_when_its_name_was_taken(path: P
         assert history.named("dup") == taken and history.counts() == (2, 2)
 
 
-def test_the_history_opened_early_in_a_thread_is_the_one_recorded_to(path: Path) -> None:
-    warnings: list[str] = []
-    recorder = Recorder(types.SimpleNamespace(warn=warnings.append), path)  # type: ignore[arg-type]
-    recorder.open_early()
-    recorder.save(exchange("one"))
-    assert warnings == [] and recorder.opening is None
-    with History(path) as history:
-        assert [e.prompt for e in history.exchanges(recorder.conversation or "")] == ["one"]
-
-
-def test_an_error_met_opening_early_is_told_when_saving(tmp_path: Path) -> None:
+def test_a_history_that_cannot_be_opened_is_told_when_saving(tmp_path: Path) -> None:
     warnings: list[str] = []
     (tmp_path / "file").write_text("")
     recorder = Recorder(types.SimpleNamespace(warn=warnings.append),  # type: ignore[arg-type]
                         tmp_path / "file" / "history.sqlite")  # fmt: skip
-    recorder.open_early()
     recorder.save(exchange("one"))
     assert len(warnings) == 1 and "the exchange was not recorded: cannot open" in warnings[0]
 
@@ -407,7 +396,7 @@ def test_close_behind_closes_and_the_file_alone_then_holds_the_exchange(
     from outscale_cli import startup
     from outscale_cli.store import Database
 
-    database = Database(path, any_thread=True)
+    database = Database(path, any_thread=True, one=True)  # as a recorded chat opens it
     database.record(exchange("q"), conversation=None, name=None)
     database.close_behind()
     startup.finish()  # as the entry point does before the process ends
@@ -418,6 +407,27 @@ def test_close_behind_closes_and_the_file_alone_then_holds_the_exchange(
     copy.write_bytes(path.read_bytes())
     with sqlite3.connect(copy) as db:
         assert db.execute("SELECT prompt FROM exchanges").fetchall() == [("q",)]
+
+
+def test_one_exchange_commits_without_syncing_and_its_close_syncs_as_normal(path: Path) -> None:
+    """A recorded chat's commit waits for no disk (synchronous = OFF, and no checkpoint can
+    run meanwhile); its close copies the log with synchronous = NORMAL's syncs."""
+    from outscale_cli.store import Database
+
+    database = Database(path, any_thread=True, one=True)
+    said: list[str] = []
+    database.db.set_trace_callback(said.append)
+    assert database.db.execute("PRAGMA synchronous").fetchone() == (0,)  # OFF
+    assert database.db.execute("PRAGMA wal_autocheckpoint").fetchone() == (0,)
+    database.record(exchange("q"), conversation=None, name=None)
+    database.close()
+    assert said[-1] == "PRAGMA synchronous = NORMAL"  # the last word before the close
+    with pytest.raises(sqlite3.ProgrammingError, match="closed"):
+        database.db.execute("SELECT 1")
+    assert not path.with_name(path.name + "-wal").exists()  # copied in, and removed
+    with Database(path) as other:  # any other opening keeps SQLite's and our defaults
+        assert other.db.execute("PRAGMA synchronous").fetchone() == (1,)  # NORMAL
+        assert other.db.execute("PRAGMA wal_autocheckpoint").fetchone() == (1000,)
 
 
 def test_finish_waits_for_the_work_behind_but_not_forever(monkeypatch: pytest.MonkeyPatch) -> None:
