@@ -71,6 +71,7 @@ class Recorder:
     def save(self, exchange: Exchange) -> None:
         import sqlite3
 
+        from outscale_cli.errors import Expired
         from outscale_cli.store import Database, HistoryError, NameTaken
 
         try:
@@ -92,6 +93,11 @@ class Recorder:
         except (HistoryError, sqlite3.Error, OSError) as exc:
             reason = exc.message if isinstance(exc, HistoryError) else str(exc)
             self.env.warn(f"the exchange was not recorded: {reason}")
+        except Expired as exc:  # the answer is whole: a busy history does not make it fail
+            self.env.warn(
+                f"the exchange was not recorded: --max-time {exc.max_time:g} s expired while "
+                "the history was busy"
+            )
 
 
 def exchange_of(

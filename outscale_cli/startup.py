@@ -63,14 +63,29 @@ def finish() -> None:
     """Wait for the work left behind, BEHIND_WAIT seconds at most. A signal meanwhile (Ctrl-C,
     SIGTERM) ends the wait and the process, with the command's own exit status: the work
     left behind is such that being cut short is safe (the history's close)."""
+    if not _behind:
+        return
+    import signal
     import time
 
+    try:  # (the command's own handler is gone by now: SIGTERM would kill, with its status)
+        previous = signal.signal(signal.SIGTERM, _stop_waiting)
+    except ValueError:  # not the main thread (an embedding test runner): leave it be
+        previous = None
     deadline = time.monotonic() + BEHIND_WAIT
     try:
         while _behind:
             _behind.pop().join(max(0.0, deadline - time.monotonic()))
     except BaseException:  # noqa: BLE001, S110 - the command is over: nothing to say
         pass
+    finally:
+        _behind.clear()
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _stop_waiting(signum: int, frame: object) -> None:
+    raise SystemExit  # caught in finish(): the process ends with the command's status
 
 
 def load_in_thread(module: str) -> None:

@@ -195,8 +195,7 @@ class Database:
         self, path: Path, *, create: bool = True, any_thread: bool = False, one: bool = False
     ) -> None:
         """`any_thread`: opened in one thread, used in another (one at a time). `one`: opened
-        to record one exchange, then closed (close_behind); its commit waits for no disk, the
-        close's copy of the log does (see _sync_at_close)."""
+        to record one exchange, then closed (close_behind); see _record for what it changes."""
         self.one = one
         self.path = path
         if not create and not path.exists():
@@ -219,9 +218,6 @@ class Database:
             self.db.execute("PRAGMA synchronous = NORMAL")
             self.db.execute("PRAGMA foreign_keys = ON")
             self._migrate()
-            if one:
-                self.db.execute("PRAGMA synchronous = OFF")
-                self.db.execute("PRAGMA wal_autocheckpoint = 0")
         except sqlite3.Error as exc:
             self.db.close()
             raise HistoryError(f"cannot use the history {path}: {exc}") from None
@@ -235,20 +231,15 @@ class Database:
     def close(self) -> None:
         """Close; the last connection's close copies the write-ahead log into the database
         file (a checkpoint), so that the file alone holds the whole history again."""
-        if self.one:
-            self._sync_at_close()
+        if self.one:  # (cut short by a signal, _record may not have said NORMAL again)
+            self._rollback()
+            self._normal()
         self.db.close()
 
-    def _sync_at_close(self) -> None:
-        """A database opened for `one` exchange commits it with synchronous = OFF: a log
-        started anew syncs its header and its folder otherwise, two fsyncs (about 2 ms here)
-        on the way of the command, for nothing synchronous = NORMAL keeps. Nothing else reaches
-        the disk meanwhile (no automatic checkpoint), and the close's checkpoint syncs as
-        NORMAL does: the log before it is copied, the file after. So what a power loss can do
-        stays what NORMAL allows (the last exchange lost, never the database broken), and a
-        kill -9 loses nothing (the operating system holds what was written)."""
+    def _normal(self) -> None:
         try:
             self.db.execute("PRAGMA synchronous = NORMAL")
+            self.db.execute("PRAGMA wal_autocheckpoint = 1000")
         except sqlite3.Error:
             pass  # closed already, or broken: the close says no more
 
@@ -320,8 +311,22 @@ class Database:
 
     def _record(self, exchange: Exchange, conversation: str | None, name: str | None) -> str:
         now = exchange.created_at
-        self.db.execute("BEGIN IMMEDIATE")
+        # A database opened for `one` exchange commits it with synchronous = OFF when it starts
+        # a new write-ahead log (the usual case: the last close removed it, and opening made
+        # an empty one). Under NORMAL, a
+        # new log's header is synced with its folder, two fsyncs (about 2 ms here) on the way
+        # of the command, for nothing NORMAL keeps. No checkpoint can run meanwhile (none
+        # automatic), and NORMAL is back right after: the close's checkpoint syncs the log
+        # before it copies it, and the file after. So what a power loss can do stays what
+        # NORMAL allows (the last exchange lost, never the database broken). Where a log is
+        # there already (another connection has the history open), nothing changes: NORMAL,
+        # and its automatic checkpoints, which keep that log from growing.
+        fresh = self.one and _empty(f"{self.path}-wal")
         try:
+            if fresh:
+                self.db.execute("PRAGMA synchronous = OFF")
+                self.db.execute("PRAGMA wal_autocheckpoint = 0")
+            self.db.execute("BEGIN IMMEDIATE")
             if conversation is None:
                 conversation = new_conversation_id()
                 while self._conversation_exists(conversation):
@@ -353,6 +358,9 @@ class Database:
         except BaseException:
             self._rollback()
             raise
+        finally:
+            if fresh:
+                self._normal()
         exchange.id, exchange.conversation_id = cursor.lastrowid, conversation
         return conversation
 
@@ -372,6 +380,13 @@ class Database:
     def named(self, name: str) -> str | None:
         row = self.db.execute("SELECT id FROM conversations WHERE name = ?", (name,)).fetchone()
         return str(row[0]) if row else None
+
+
+def _empty(path: str) -> bool:
+    try:
+        return os.path.getsize(path) == 0
+    except OSError:
+        return False
 
 
 def _dump(value: Any) -> str | None:

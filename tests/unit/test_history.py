@@ -409,25 +409,113 @@ def test_close_behind_closes_and_the_file_alone_then_holds_the_exchange(
         assert db.execute("SELECT prompt FROM exchanges").fetchall() == [("q",)]
 
 
-def test_one_exchange_commits_without_syncing_and_its_close_syncs_as_normal(path: Path) -> None:
-    """A recorded chat's commit waits for no disk (synchronous = OFF, and no checkpoint can
-    run meanwhile); its close copies the log with synchronous = NORMAL's syncs."""
+def test_one_exchange_commits_without_syncing_into_a_new_log_only(path: Path) -> None:
+    """A recorded chat's commit into a new log waits for no disk (synchronous = OFF, and no
+    checkpoint can run meanwhile); NORMAL is back right after, for the close's checkpoint."""
     from outscale_cli.store import Database
 
+    with Database(path):
+        pass  # made, migrated, closed: no log left
     database = Database(path, any_thread=True, one=True)
     said: list[str] = []
     database.db.set_trace_callback(said.append)
-    assert database.db.execute("PRAGMA synchronous").fetchone() == (0,)  # OFF
-    assert database.db.execute("PRAGMA wal_autocheckpoint").fetchone() == (0,)
     database.record(exchange("q"), conversation=None, name=None)
+    assert said[:3] == ["PRAGMA synchronous = OFF", "PRAGMA wal_autocheckpoint = 0",
+                        "BEGIN IMMEDIATE"]  # fmt: skip
+    assert said[-3:] == [
+        "COMMIT",
+        "PRAGMA synchronous = NORMAL",
+        "PRAGMA wal_autocheckpoint = 1000",
+    ]
+    assert database.db.execute("PRAGMA synchronous").fetchone() == (1,)
     database.close()
-    assert said[-1] == "PRAGMA synchronous = NORMAL"  # the last word before the close
-    with pytest.raises(sqlite3.ProgrammingError, match="closed"):
-        database.db.execute("SELECT 1")
     assert not path.with_name(path.name + "-wal").exists()  # copied in, and removed
-    with Database(path) as other:  # any other opening keeps SQLite's and our defaults
-        assert other.db.execute("PRAGMA synchronous").fetchone() == (1,)  # NORMAL
-        assert other.db.execute("PRAGMA wal_autocheckpoint").fetchone() == (1000,)
+    with sqlite3.connect(path) as db:
+        assert db.execute("SELECT prompt FROM exchanges").fetchall() == [("q",)]
+
+
+def test_one_exchange_into_a_log_in_use_keeps_normal_and_its_checkpoints(path: Path) -> None:
+    """Another connection holds the history open (a browser): the log it keeps is not new,
+    so the commit stays NORMAL, whose automatic checkpoints keep that log from growing."""
+    from outscale_cli.store import Database
+
+    with Database(path) as other:
+        other.record(exchange("first"), conversation=None, name=None)
+        database = Database(path, any_thread=True, one=True)
+        said: list[str] = []
+        database.db.set_trace_callback(said.append)
+        database.record(exchange("second"), conversation=None, name=None)
+        database.close()
+        assert "PRAGMA synchronous = OFF" not in said and "BEGIN IMMEDIATE" in said
+        assert other.db.execute("SELECT count(*) FROM exchanges").fetchone() == (2,)
+
+
+def test_one_exchange_cut_short_by_a_signal_is_rolled_back_and_closes_under_normal(
+    path: Path,
+) -> None:
+    """A signal (Ctrl-C, --max-time) right after BEGIN: the transaction is rolled back, and
+    the close's checkpoint syncs as NORMAL does."""
+    from outscale_cli.store import Database
+
+    with Database(path):
+        pass
+    database = Database(path, any_thread=True, one=True)
+    real = database.db
+
+    class Interrupted:  # the connection, where a signal lands once BEGIN has run
+        def __getattr__(self, name: str) -> object:
+            return getattr(real, name)
+
+        def execute(self, sql: str, *args: object) -> sqlite3.Cursor:
+            cursor = real.execute(sql, *args)
+            if sql == "BEGIN IMMEDIATE":
+                raise KeyboardInterrupt
+            return cursor
+
+    database.db = Interrupted()  # type: ignore[assignment]
+    with pytest.raises(KeyboardInterrupt):
+        database.record(exchange("q"), conversation=None, name=None)
+    assert not real.in_transaction
+    assert real.execute("PRAGMA synchronous").fetchone() == (1,)
+    said: list[str] = []
+    real.set_trace_callback(said.append)
+    database.close()
+    assert said == ["PRAGMA synchronous = NORMAL", "PRAGMA wal_autocheckpoint = 1000"]
+
+
+def test_max_time_expiring_while_recording_warns_and_keeps_the_answer(
+    path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from outscale_cli.errors import Expired
+    from outscale_cli.store import Database
+
+    def busy(*args: object, **kwargs: object) -> str:
+        raise Expired(2.5)  # the alarm, while the history waited for a lock
+
+    monkeypatch.setattr(Database, "record", busy)
+    warnings: list[str] = []
+    recorder = Recorder(types.SimpleNamespace(warn=warnings.append), path)  # type: ignore[arg-type]
+    recorder.save(exchange("q"))  # does not raise: the answer was whole
+    assert warnings == [
+        "the exchange was not recorded: --max-time 2.5 s expired while the history was busy"
+    ]
+
+
+def test_sigterm_while_finish_waits_ends_the_wait_not_the_process() -> None:
+    import os
+    import signal
+
+    from outscale_cli import startup
+
+    release = threading.Event()
+    startup.behind(release.wait, "stuck")
+    previous = signal.getsignal(signal.SIGTERM)
+    threading.Timer(0.2, os.kill, (os.getpid(), signal.SIGTERM)).start()
+    started = time.monotonic()
+    startup.finish()  # killed by SIGTERM if the wait did not catch it
+    assert time.monotonic() - started < 5 and startup._behind == []
+    assert signal.getsignal(signal.SIGTERM) == previous
+    release.set()
 
 
 def test_finish_waits_for_the_work_behind_but_not_forever(monkeypatch: pytest.MonkeyPatch) -> None:
