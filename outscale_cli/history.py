@@ -58,9 +58,8 @@ class Conversation:
 class History(Database):
     """The database, open for reading, searching and removing too. A context manager."""
 
-    def __init__(self, path: Path, *, create: bool = True, any_thread: bool = False) -> None:
-        """`any_thread`: opened in one thread, used in another (one at a time)."""
-        super().__init__(path, create=create, any_thread=any_thread)
+    def __init__(self, path: Path, *, create: bool = True) -> None:
+        super().__init__(path, create=create)
         try:
             self.fts = self._has_table("exchanges_fts")  # else search uses LIKE
         except sqlite3.Error as exc:

@@ -75,11 +75,9 @@ class Recorder:
         from outscale_cli.store import Database, HistoryError, NameTaken
 
         try:
-            # Opened here, in this thread: opened in a thread of its own while the request was
-            # on its way, a recorded chat took 3-13 ms more against the stand-in (the two
-            # threads passing the interpreter's lock back and forth, 80 context switches),
-            # where it hides 8 ms at best behind a real server's wait, after the answer shows.
-            history = Database(self.path, any_thread=True, one=True)
+            # Opened now, in this thread: not in a thread of its own while the request is on
+            # its way, which cost more than it hid (README, "What the history costs").
+            history = Database(self.path, one=True)
             try:
                 self.conversation = history.record(
                     exchange, conversation=self.conversation, name=self.name

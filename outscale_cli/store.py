@@ -191,11 +191,9 @@ class Exchange:
 class Database:
     """The database, open for recording (History adds reading). Use as a context manager."""
 
-    def __init__(
-        self, path: Path, *, create: bool = True, any_thread: bool = False, one: bool = False
-    ) -> None:
-        """`any_thread`: opened in one thread, used in another (one at a time). `one`: opened
-        to record one exchange, then closed (close_behind); see _record for what it changes."""
+    def __init__(self, path: Path, *, create: bool = True, one: bool = False) -> None:
+        """`one`: opened to record one exchange, then closed in another thread (close_behind);
+        _record says what else it changes."""
         self.one = one
         self.path = path
         if not create and not path.exists():
@@ -208,7 +206,7 @@ class Database:
             path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
             _private(path)
             self.db = sqlite3.connect(
-                path, timeout=BUSY_MS / 1000, isolation_level=None, check_same_thread=not any_thread
+                path, timeout=BUSY_MS / 1000, isolation_level=None, check_same_thread=not one
             )
         except (OSError, sqlite3.Error) as exc:
             raise HistoryError(f"cannot open the history {path}: {exc}") from None
@@ -246,11 +244,11 @@ class Database:
     def close_behind(self) -> None:
         """Close in a thread while the command finishes; the process waits for it before it
         ends (startup.finish). Closing copies the write-ahead log into the database file, with
-        two fsyncs and an unlink (2-16 ms on a cloud VM's disk): the exchange is committed
-        already, and the file alone holds the whole history again once the command is over (a
-        copy of it, or one moved aside, is whole). Cut short by a signal, the copy is safe as
-        after a crash: the log is kept, and the next close copies it. Opened with `any_thread`
-        only."""
+        fsyncs of the log, its folder and the file, then removes the log (2-16 ms on a cloud
+        VM's disk): the exchange is committed already, and the file alone holds the whole
+        history again once the command is over (a copy of it, or one moved aside, is whole).
+        Cut short by a signal, the copy is safe as after a crash: the log is kept, and the
+        next close copies it. Opened with `one` only."""
         from outscale_cli.startup import behind
 
         behind(self.close, "close-history")
@@ -313,14 +311,13 @@ class Database:
         now = exchange.created_at
         # A database opened for `one` exchange commits it with synchronous = OFF when it starts
         # a new write-ahead log (the usual case: the last close removed it, and opening made
-        # an empty one). Under NORMAL, a
-        # new log's header is synced with its folder, two fsyncs (about 2 ms here) on the way
-        # of the command, for nothing NORMAL keeps. No checkpoint can run meanwhile (none
-        # automatic), and NORMAL is back right after: the close's checkpoint syncs the log
-        # before it copies it, and the file after. So what a power loss can do stays what
-        # NORMAL allows (the last exchange lost, never the database broken). Where a log is
-        # there already (another connection has the history open), nothing changes: NORMAL,
-        # and its automatic checkpoints, which keep that log from growing.
+        # an empty one). Under NORMAL, a new log's header is synced with its folder, two fsyncs
+        # (about 2 ms here) on the command's way, for nothing NORMAL keeps. No checkpoint runs
+        # meanwhile (none automatic), and NORMAL is back right after: the close's checkpoint
+        # syncs the log before it copies it, and the file after. A power loss can still cost
+        # the last exchange at most, as under NORMAL, never the database. Into a log in use
+        # (another connection has the history open), nothing changes: NORMAL, and automatic
+        # checkpoints, which keep that log from growing.
         fresh = self.one and _empty(f"{self.path}-wal")
         try:
             if fresh:

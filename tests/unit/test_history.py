@@ -396,7 +396,7 @@ def test_close_behind_closes_and_the_file_alone_then_holds_the_exchange(
     from outscale_cli import startup
     from outscale_cli.store import Database
 
-    database = Database(path, any_thread=True, one=True)  # as a recorded chat opens it
+    database = Database(path, one=True)  # as a recorded chat opens it
     database.record(exchange("q"), conversation=None, name=None)
     database.close_behind()
     startup.finish()  # as the entry point does before the process ends
@@ -416,7 +416,7 @@ def test_one_exchange_commits_without_syncing_into_a_new_log_only(path: Path) ->
 
     with Database(path):
         pass  # made, migrated, closed: no log left
-    database = Database(path, any_thread=True, one=True)
+    database = Database(path, one=True)
     said: list[str] = []
     database.db.set_trace_callback(said.append)
     database.record(exchange("q"), conversation=None, name=None)
@@ -441,7 +441,7 @@ def test_one_exchange_into_a_log_in_use_keeps_normal_and_its_checkpoints(path: P
 
     with Database(path) as other:
         other.record(exchange("first"), conversation=None, name=None)
-        database = Database(path, any_thread=True, one=True)
+        database = Database(path, one=True)
         said: list[str] = []
         database.db.set_trace_callback(said.append)
         database.record(exchange("second"), conversation=None, name=None)
@@ -459,7 +459,7 @@ def test_one_exchange_cut_short_by_a_signal_is_rolled_back_and_closes_under_norm
 
     with Database(path):
         pass
-    database = Database(path, any_thread=True, one=True)
+    database = Database(path, one=True)
     real = database.db
 
     class Interrupted:  # the connection, where a signal lands once BEGIN has run
