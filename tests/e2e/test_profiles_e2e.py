@@ -287,7 +287,9 @@ def test_ping_all_without_wait_fails_on_the_first_503(home: Home) -> None:
 def test_ping_all_wait_gives_up_at_the_deadline(home: Home) -> None:
     with stand_in(models=("codestral-2405",), fail_status=503, no_models=True) as s:
         fleet(home, ("codestral", s.url, "codestral-2405"))
-        done = home.run("ping", "--all", "--wait", "1")
+        # 3 s, not 1: on a loaded machine the first check alone (GET /v1/models, then the chat
+        # POST) once took longer than 1 s, leaving no time for a second try
+        done = home.run("ping", "--all", "--wait", "3")
         assert done.returncode == 6, done.stderr
         assert s.posts("/v1/chat/completions") >= 2  # it tried again before giving up
 
