@@ -20,6 +20,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
+import select
+import selectors
 import signal
 import time
 from collections import deque
@@ -91,6 +94,54 @@ class Unreachable(ConnectionFailed):
     """No deployment can be reached."""
 
 
+def event_loop() -> asyncio.AbstractEventLoop:
+    """The batch's loop: on Linux, one that takes one ready connection at a time.
+
+    An asyncio loop handles every connection that is ready at once, then runs what they woke.
+    On Python 3.11, aiohttp sends a request's body from a task of its own, which starts at the
+    loop's next turn; so when answers come back together, every next request waits until all of
+    them are handled, then all go out together, come back together 0.2 s later, and so on: the
+    bunch never breaks up. Taken one at a time, each answer's next request leaves as soon as
+    that answer is handled, and the next round comes back spread out. Against a server that
+    answers in 0.2 s, at -j 64, the time from an answer to the next request on its connection
+    went from 14.6 to 4.1 ms (median) and a 5,000-request run from 18.5 to 17.3 s
+    (benchmarks/README.md, "batch"). Elsewhere (no epoll), the default loop."""
+    selector = OneReady() if OneReady is not None else None
+    if selector is None or not hasattr(selector, "_selector"):  # (the stdlib's, since 3.4)
+        return asyncio.new_event_loop()
+    return asyncio.SelectorEventLoop(selector)
+
+
+if hasattr(selectors, "EpollSelector"):
+
+    class OneReady(selectors.EpollSelector):
+        """EpollSelector, asking the kernel for one ready file at a time: epoll puts a file
+        it returns, if still ready, behind the others, so every connection gets its turn."""
+
+        def select(self, timeout: float | None = None) -> list[tuple[selectors.SelectorKey, int]]:
+            if timeout is None:
+                wait = -1.0
+            elif timeout <= 0:
+                wait = 0.0
+            else:  # epoll counts milliseconds: never less than asked
+                wait = math.ceil(timeout * 1e3) * 1e-3
+            try:
+                got = self._selector.poll(wait, 1)  # type: ignore[attr-defined]  # (its epoll)
+            except InterruptedError:
+                return []
+            ready = []
+            for fd, event in got:
+                key = self.get_map().get(fd)
+                if key is not None:  # (errors and hang-ups wake readers and writers alike)
+                    read = selectors.EVENT_READ if event & ~select.EPOLLOUT else 0
+                    write = selectors.EVENT_WRITE if event & ~select.EPOLLIN else 0
+                    ready.append((key, (read | write) & key.events))
+            return ready
+
+else:  # pragma: no cover - macOS, Windows
+    OneReady = None  # type: ignore[assignment,misc]
+
+
 class Engine:
     def __init__(
         self,
@@ -131,7 +182,11 @@ class Engine:
 
     # -- the run ------------------------------------------------------------------------------
     def run(self, requests: Iterator[Request]) -> None:
-        asyncio.run(self._run(requests))
+        if not hasattr(asyncio, "Runner"):  # Python 3.10: the default loop
+            asyncio.run(self._run(requests))
+            return
+        with asyncio.Runner(loop_factory=event_loop) as runner:
+            runner.run(self._run(requests))
 
     async def _run(self, requests: Iterator[Request]) -> None:
         loop = asyncio.get_running_loop()
