@@ -162,7 +162,9 @@ def test_an_answer_taller_than_the_terminal_is_in_the_scrollback_once(tmp_path: 
 
 def test_ctrl_c_during_a_tall_code_block_leaves_each_line_once(tmp_path: Path) -> None:
     text = "Intro.\n\n```python\n" + "".join(f"{line}\n" for line in CODE) + "```\n"
-    config = MockConfig(models=("small-2409",), replay=replay_file(tmp_path, text), pace=0.005)
+    # ~7 s for the whole block, 1.8 s to line_20: a loaded machine that draws late still gets
+    # the Ctrl-C before the last line has come (at 0.005 s a piece, all of it had, once)
+    config = MockConfig(models=("small-2409",), replay=replay_file(tmp_path, text), pace=0.03)
     with serve(config) as srv:
         code, shown, _ = run_on_terminal(
             "chat", "Hi", env=srv.env(), terminal=SMALL_TERMINAL, interrupt_after=b"line_20"

@@ -629,7 +629,7 @@ def test_a_key_command_and_what_it_started_are_stopped(tmp_path: Path) -> None:
         "time.sleep(60)\n"
     )
     with pytest.raises(ConfigError):
-        key_from_command(f"{PY} {script}", "p", timeout=3.0)
+        key_from_command(f"{PY} {script}", "p", timeout=6.0)  # (2 start-ups, loaded)
     child = int(pid_file.read_text())
     for _ in range(250):  # the kill is sent before key_from_command returns; reaping may lag
         try:
@@ -909,8 +909,8 @@ def test_a_key_commands_child_holding_its_output_is_stopped(tmp_path: Path) -> N
 
     command, pid_file = spawner(tmp_path, "print('sk-early', flush=True)")  # then it exits
     with pytest.raises(ConfigError) as caught:
-        key_from_command(f"{command} hold", "p", timeout=3.0, budget="b")
-    assert caught.value.message == "profile p: api_key_cmd did not finish within 3.0 s (b)"
+        key_from_command(f"{command} hold", "p", timeout=6.0, budget="b")
+    assert caught.value.message == "profile p: api_key_cmd did not finish within 6.0 s (b)"
     child = int(pid_file.read_text())
     for _ in range(250):  # the kill is sent before key_from_command returns; reaping may lag
         if not alive(child):

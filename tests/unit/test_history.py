@@ -510,10 +510,20 @@ def test_sigterm_while_finish_waits_ends_the_wait_not_the_process() -> None:
     release = threading.Event()
     startup.behind(release.wait, "stuck")
     previous = signal.getsignal(signal.SIGTERM)
-    threading.Timer(0.2, os.kill, (os.getpid(), signal.SIGTERM)).start()
+
+    def terminate_once_waiting() -> None:  # (before finish's handler, it would kill pytest)
+        deadline = time.monotonic() + 30
+        while signal.getsignal(signal.SIGTERM) is not startup._stop_waiting:
+            if time.monotonic() > deadline:
+                return
+            time.sleep(0.01)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=terminate_once_waiting, daemon=True).start()
     started = time.monotonic()
     startup.finish()  # killed by SIGTERM if the wait did not catch it
-    assert time.monotonic() - started < 5 and startup._behind == []
+    assert time.monotonic() - started < startup.BEHIND_WAIT - 1  # the wait ended early
+    assert startup._behind == []
     assert signal.getsignal(signal.SIGTERM) == previous
     release.set()
 
