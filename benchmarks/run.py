@@ -802,19 +802,26 @@ def bench_history(quick: bool) -> None:
             table.print()
             # Ours and a user's Typer + prompt_toolkit script, in turn (the floor of the two
             # libraries' imports and first drawing).
-            prompts: dict[str, list[float]] = {"chat -i": [], "typer + prompt_toolkit": []}
+            shown: list[float] = []
+            ready: list[float] = []
+            theirs: list[float] = []
             bare = reference("typer_prompt.py")
             for _ in range(max(rounds, 5) * 2):
-                prompts["chat -i"].append(_prompt_ms(url, [CLI, "chat", "-i"]))
-                prompts["typer + prompt_toolkit"].append(_prompt_ms(url, bare))
+                ours_shown, ours_ready = _prompt_ms(url, [CLI, "chat", "-i"])
+                shown.append(ours_shown)
+                ready.append(ours_ready)
+                theirs.append(_prompt_ms(url, bare)[1])
             table = Table("chat -i: from the command to its prompt (ms, on a pseudo-terminal, "
                           "alternated)", ["command", "median (p25-p75)", "goal", ""])  # fmt: skip
-            ours = statistics.median(prompts["chat -i"])
-            table.add("chat -i", summary([t / 1000 for t in prompts["chat -i"]]), "<= 300 ms",
-                      verdict(ours, 300))  # fmt: skip
-            theirs = prompts["typer + prompt_toolkit"]
+            ours = statistics.median(shown)
+            table.add("chat -i: the prompt shown", summary([t / 1000 for t in shown]),
+                      "<= 300 ms", verdict(ours, 300))  # fmt: skip
+            editor = statistics.median(ready) / statistics.median(theirs)
+            table.add("chat -i: the line editor's prompt", summary([t / 1000 for t in ready]),
+                      f"(context: {editor:.2f}x the script's)", "")  # fmt: skip
+            against = ours / statistics.median(theirs)
             table.add("typer + prompt_toolkit script", summary([t / 1000 for t in theirs]),
-                      f"(context: ours {ours / statistics.median(theirs):.2f}x)", "")  # fmt: skip
+                      f"(context: ours shown {against:.2f}x)", "")  # fmt: skip
             table.print()
         finally:
             for key, value in saved.items():
@@ -883,20 +890,26 @@ def _search_timing(path: Path, size: int) -> dict[str, list[float]]:
     return timings
 
 
-def _prompt_ms(url: str, argv: list[str]) -> float:
-    """Milliseconds from starting `argv` (chat -i) in a pseudo-terminal to its prompt."""
+def _prompt_ms(url: str, argv: list[str]) -> tuple[float, float]:
+    """Milliseconds from starting `argv` (chat -i) in a pseudo-terminal to a prompt on the
+    screen, and to the line editor's (prompt_toolkit turning bracketed paste on). The two are
+    one for a script that only has the editor's; ours shows "> " before the editor loads."""
     import pexpect  # a test extra
 
     env = {**os.environ, "TERM": "xterm", "PROMPT_TOOLKIT_NO_CPR": "1",
            "OUTSCALE_SERVER_URL": url, "OUTSCALE_MODEL_NAME": MODEL}  # fmt: skip
+    editor = b"\x1b[?2004h"
     started = time.perf_counter()
     child = pexpect.spawn(argv[0], argv[1:], env=env, timeout=30, dimensions=(24, 80))
-    child.expect_exact(b"\x1b[?2004h")
-    elapsed = (time.perf_counter() - started) * 1000
+    first = child.expect_exact([b"> ", editor])
+    shown = (time.perf_counter() - started) * 1000
+    if first == 0:
+        child.expect_exact(editor)
+    ready = (time.perf_counter() - started) * 1000
     child.sendeof()
     child.expect(pexpect.EOF)
     child.close(force=True)
-    return elapsed
+    return shown, ready
 
 
 BENCHMARKS: dict[str, Callable[[bool], None]] = {

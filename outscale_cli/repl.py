@@ -7,13 +7,15 @@ as `chat` renders them, and each exchange is recorded like one. Slash commands: 
 
 Ctrl-C while an answer streams stops that answer (what came is kept, and recorded as
 interrupted) and comes back to the prompt; Ctrl-C at the prompt clears the line; Ctrl-D
-leaves. The prompt shows before the settings and the client are ready: they are prepared in a
-thread meanwhile (pydantic and httpx take longer to import than a person takes to start
-typing), and the first question waits for them if it must.
+leaves. The prompt shows before the line editor has loaded (what is typed meanwhile waits for
+it, as in shells' "instant prompt"), and the editor's before the settings and the client are
+ready: they are prepared in a thread meanwhile (pydantic and httpx take longer to import than a
+person takes to start typing), and the first question waits for them if it must.
 """
 
 from __future__ import annotations
 
+import os
 import threading
 from contextlib import ExitStack
 from typing import Any
@@ -23,6 +25,7 @@ from outscale_cli.commands.options import Connection
 from outscale_cli.console import Environment
 from outscale_cli.errors import CliError, Terminated, UsageError
 
+PROMPT = "> "
 HELP = """\
 /system TEXT   set the system message (for what follows)
 /model ID      use another model
@@ -61,6 +64,83 @@ def run_session(
             "chat -i needs a terminal: its standard input and output are not one",
             hint="for a script, pipe the question instead: echo 'Hello' | outscale-cli chat",
         )
+    welcome = "outscale-cli chat: /help for commands, Ctrl-D to leave" + (
+        f"; continuing {recorder.conversation}" if continued else ""
+    )
+    if os.environ.get("TERM", "").lower() in ("dumb", "unknown"):  # as prompt_toolkit tells
+        env.info(welcome)  # (its plain prompt, and no escape sequences of ours either)
+        hand_over: Any = lambda: None  # noqa: E731
+    else:
+        hand_over = _instant_prompt(env, welcome)
+    try:
+        prompt_session, state = _line_editor(env, conn, system, recorder, continued)
+    finally:
+        hand_over()
+    try:
+        while True:
+            try:
+                text = prompt_session.prompt(PROMPT)
+            except KeyboardInterrupt:
+                continue  # Ctrl-C at the prompt: the line is cleared
+            except EOFError:
+                return  # Ctrl-D
+            if not text.strip():
+                continue
+            if text.lstrip().startswith("/"):
+                if _command(env, state, recorder, text.strip()) == "exit":
+                    return
+                continue
+            _ask(env, state, recorder, sampling, out, text)
+    finally:
+        if state.stack is not None:
+            state.stack.close()
+
+
+def _instant_prompt(env: Environment, welcome: str) -> Any:
+    """Show the welcome line and the prompt now, before the line editor loads (prompt_toolkit:
+    140 ms of the 300 it takes to show its own prompt here), as shells' "instant prompt" does.
+    Until the editor takes over, the terminal keeps what is typed as the editor's raw mode
+    would (no echo, Ctrl-C, Ctrl-D and Enter as plain bytes), and the editor then reads it as
+    if typed at its own prompt. Returns what hands the terminal over: its modes as they were,
+    and the line cleared for the editor to draw the prompt again in the same place."""
+    try:
+        import termios
+    except ImportError:  # (Windows: the editor alone)
+        termios = None  # type: ignore[assignment]
+    saved = None
+    if termios is not None:
+        try:
+            fd = env.stdin.fileno()
+            saved = termios.tcgetattr(fd)
+            raw = termios.tcgetattr(fd)
+            raw[0] &= ~(termios.IXON | termios.IXOFF | termios.ICRNL | termios.INLCR)
+            raw[0] &= ~termios.IGNCR
+            raw[3] &= ~(termios.ECHO | termios.ICANON | termios.IEXTEN | termios.ISIG)
+            raw[6][termios.VMIN], raw[6][termios.VTIME] = 1, 0
+            termios.tcsetattr(fd, termios.TCSANOW, raw)
+        except (termios.error, OSError, ValueError, AttributeError):
+            saved = None
+    env.info(welcome)
+    env.stdout.write(PROMPT)
+    env.stdout.flush()
+
+    def hand_over() -> None:
+        if saved is not None:
+            try:
+                termios.tcsetattr(fd, termios.TCSANOW, saved)  # (keeps what was typed)
+            except (termios.error, OSError):
+                pass
+        env.stdout.write("\r\x1b[K")
+        env.stdout.flush()
+
+    return hand_over
+
+
+def _line_editor(
+    env: Environment, conn: Connection, system: str | None, recorder: Any, continued: Any
+) -> tuple[Any, State]:
+    """The prompt_toolkit session, and the session's state (its settings and client are
+    prepared in a thread once the editor's prompt is on the screen)."""
     from prompt_toolkit import PromptSession
     from prompt_toolkit.history import FileHistory, InMemoryHistory
     from prompt_toolkit.key_binding import KeyBindings
@@ -89,28 +169,7 @@ def run_session(
 
     prompt_session.app.after_render += drawn
     _prepare(env, state, after=shown)
-    env.info(
-        "outscale-cli chat: /help for commands, Ctrl-D to leave"
-        + (f"; continuing {recorder.conversation}" if continued else "")
-    )
-    try:
-        while True:
-            try:
-                text = prompt_session.prompt("> ")
-            except KeyboardInterrupt:
-                continue  # Ctrl-C at the prompt: the line is cleared
-            except EOFError:
-                return  # Ctrl-D
-            if not text.strip():
-                continue
-            if text.lstrip().startswith("/"):
-                if _command(env, state, recorder, text.strip()) == "exit":
-                    return
-                continue
-            _ask(env, state, recorder, sampling, out, text)
-    finally:
-        if state.stack is not None:
-            state.stack.close()
+    return prompt_session, state
 
 
 def _input_history(recorder: Any) -> Any:

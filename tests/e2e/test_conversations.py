@@ -342,6 +342,75 @@ def test_an_interactive_session(home: dict[str, str]) -> None:
     assert rows == [("first line\nsecond line", 1), ("next question", 0)]
 
 
+def slow_editor(folder: Path) -> dict[str, str]:
+    """An environment in which the line editor (prompt_toolkit) takes 1.5 s more to load: a
+    sitecustomize that sleeps before the import, then loads the loopback guard's own."""
+    guard = Path(__file__).resolve().parents[1] / "guard" / "sitecustomize.py"
+    (folder / "sitecustomize.py").write_text(
+        "import runpy, sys, time\n"
+        "class Slow:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name == 'prompt_toolkit':\n"
+        "            sys.meta_path.remove(self)\n"
+        "            time.sleep(1.5)\n"
+        "sys.meta_path.insert(0, Slow())\n"
+        f"runpy.run_path({str(guard)!r})\n"
+    )
+    return {"PYTHONPATH": str(folder)}
+
+
+def _modes(child: Any) -> tuple[bool, bool]:
+    import termios
+
+    lflag = termios.tcgetattr(child.child_fd)[3]
+    return bool(lflag & termios.ECHO), bool(lflag & termios.ICANON)
+
+
+def test_the_prompt_shows_before_the_editor_loads_and_keeps_what_is_typed(
+    home: dict[str, str], tmp_path: Path
+) -> None:
+    # The welcome line and "> " show at once; what is typed before the editor takes over
+    # (1.5 s later here) is not echoed, and the editor then reads it as typed at its prompt:
+    # Ctrl-C clears the line (it does not stop the session), Enter sends.
+    pexpect = pytest.importorskip("pexpect")
+    with serve(MockConfig()) as served:
+        child = spawn_session({**served.env(), **home, **slow_editor(tmp_path)})
+        try:
+            child.expect("Ctrl-D to leave")
+            child.expect_exact("> ")
+            assert _modes(child) == (False, False)  # keys are kept, unechoed, for the editor
+            child.send("half a line\x03/help\r")
+            child.expect_exact(PROMPT_READY)
+            assert "half a line" not in child.before  # no echo before the editor
+            child.expect("/reset +start a new conversation")
+            child.expect_exact(PROMPT_READY)
+            child.sendeof()
+            child.expect(pexpect.EOF)
+        finally:
+            child.close(force=True)
+        assert child.exitstatus == 0
+        assert served.posts() == []
+
+
+def test_sigterm_before_the_editor_loads_gives_the_terminal_back(
+    home: dict[str, str], tmp_path: Path
+) -> None:
+    import signal
+
+    pexpect = pytest.importorskip("pexpect")
+    child = spawn_session({**home, **slow_editor(tmp_path)}, "--mock")
+    try:
+        child.expect("Ctrl-D to leave")
+        child.expect_exact("> ")
+        assert _modes(child) == (False, False)
+        child.kill(signal.SIGTERM)
+        child.expect(pexpect.EOF)
+        assert _modes(child) == (True, True)  # echo and lines again, as before it started
+    finally:
+        child.close(force=True)
+    assert child.exitstatus == 143
+
+
 def test_an_interactive_session_continues_the_last_conversation(
     stand_in: Served, home: dict[str, str]
 ) -> None:
