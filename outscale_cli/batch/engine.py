@@ -41,7 +41,14 @@ from outscale_cli.client import (
     retry_after_seconds,
 )
 from outscale_cli.console import Environment
-from outscale_cli.errors import BadResponse, CliError, ConnectionFailed, OutputFailed, Terminated
+from outscale_cli.errors import (
+    BadResponse,
+    CliError,
+    ConnectionFailed,
+    Expired,
+    OutputFailed,
+    Terminated,
+)
 from outscale_cli.settings import Settings
 
 UNREACHABLE_AFTER = 3  # connection failures in a row, with no success between
@@ -197,7 +204,6 @@ class Engine:
                 pass
         if self.max_time is not None:
             from outscale_cli.console import STARTED
-            from outscale_cli.errors import Expired
 
             left = max(0.0, STARTED + self.max_time - time.monotonic())
             loop.call_later(left, self._stop_with, Expired(self.max_time))
@@ -266,12 +272,14 @@ class Engine:
         self._moved()
 
     async def _drain(self, tasks: set[asyncio.Task[None]]) -> None:
-        """Wait for the requests in flight; once the run is stopped, for GRACE seconds."""
+        """Wait for the requests in flight; once the run is stopped, for GRACE seconds (none
+        when --max-time, the whole command's, is what stopped it, or when nothing more can be
+        written)."""
         while tasks and self._stop is None:
             assert self._stopped is not None
             await asyncio.wait({*tasks, self._stopped}, return_when=asyncio.FIRST_COMPLETED)
         if tasks:
-            grace = 0 if self._output_failed() else GRACE  # what finishes could not be written
+            grace = 0 if self._output_failed() or isinstance(self._stop, Expired) else GRACE
             _, pending = await asyncio.wait(set(tasks), timeout=grace)
             for task in pending:
                 task.cancel()
