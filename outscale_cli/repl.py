@@ -67,19 +67,17 @@ def run_session(
     welcome = "outscale-cli chat: /help for commands, Ctrl-D to leave" + (
         f"; continuing {recorder.conversation}" if continued else ""
     )
-    if os.environ.get("TERM", "").lower() in ("dumb", "unknown"):  # as prompt_toolkit tells
-        env.info(welcome)  # (its plain prompt, and no escape sequences of ours either)
-        hand_over: Any = lambda: None  # noqa: E731
-    else:
-        hand_over = _instant_prompt(env, welcome)
+    instant = InstantPrompt(env)
+    state = None
     try:
+        if os.environ.get("TERM", "").lower() in ("dumb", "unknown"):  # as prompt_toolkit
+            env.info(welcome)  # (its plain prompt then, and no escape sequences of ours)
+        else:
+            instant.show(welcome)
         prompt_session, state = _line_editor(env, conn, system, recorder, continued)
-    finally:
-        hand_over()
-    try:
         while True:
-            try:
-                text = prompt_session.prompt(PROMPT)
+            try:  # (the editor takes the terminal over once it is about to read it)
+                text = prompt_session.prompt(PROMPT, pre_run=instant.hand_over)
             except KeyboardInterrupt:
                 continue  # Ctrl-C at the prompt: the line is cleared
             except EOFError:
@@ -92,48 +90,73 @@ def run_session(
                 continue
             _ask(env, state, recorder, sampling, out, text)
     finally:
-        if state.stack is not None:
+        instant.give_back()
+        if state is not None and state.stack is not None:
             state.stack.close()
 
 
-def _instant_prompt(env: Environment, welcome: str) -> Any:
-    """Show the welcome line and the prompt now, before the line editor loads (prompt_toolkit:
+class InstantPrompt:
+    """The welcome line and the prompt, shown before the line editor loads (prompt_toolkit:
     140 ms of the 300 it takes to show its own prompt here), as shells' "instant prompt" does.
-    Until the editor takes over, the terminal keeps what is typed as the editor's raw mode
-    would (no echo, Ctrl-C, Ctrl-D and Enter as plain bytes), and the editor then reads it as
-    if typed at its own prompt. Returns what hands the terminal over: its modes as they were,
-    and the line cleared for the editor to draw the prompt again in the same place."""
-    try:
-        import termios
-    except ImportError:  # (Windows: the editor alone)
-        termios = None  # type: ignore[assignment]
-    saved = None
-    if termios is not None:
+
+    Until the editor takes over, the terminal is in the editor's raw mode but for signals: no
+    echo, and Enter, Ctrl-D and the rest kept as bytes (Ctrl-C still interrupts, so a start-up
+    that hangs can be left). The editor reads what was typed as if typed at its own prompt.
+    It takes the terminal over from its first prompt's pre_run, the last step before it reads
+    the modes and sets its own: the terminal is cooked again for microseconds, not for the
+    milliseconds the prompt takes to set up (a key typed then was echoed)."""
+
+    def __init__(self, env: Environment) -> None:
+        self.env = env
+        self.fd = -1
+        self.saved: list[Any] | None = None  # the terminal's modes before ours
+        self.shown = False
+
+    def show(self, welcome: str) -> None:
+        self.env.info(welcome)  # (written before the modes change: a write that blocks
+        self.env.stdout.write(PROMPT)  # leaves them as they were)
+        self.env.stdout.flush()
+        self.shown = True
         try:
-            fd = env.stdin.fileno()
-            saved = termios.tcgetattr(fd)
+            import termios
+        except ImportError:  # (Windows: no raw mode of ours)
+            return
+        try:
+            fd = self.env.stdin.fileno()
             raw = termios.tcgetattr(fd)
+            saved = termios.tcgetattr(fd)
             raw[0] &= ~(termios.IXON | termios.IXOFF | termios.ICRNL | termios.INLCR)
             raw[0] &= ~termios.IGNCR
-            raw[3] &= ~(termios.ECHO | termios.ICANON | termios.IEXTEN | termios.ISIG)
+            raw[3] &= ~(termios.ECHO | termios.ICANON | termios.IEXTEN)
             raw[6][termios.VMIN], raw[6][termios.VTIME] = 1, 0
+            self.fd, self.saved = fd, saved
             termios.tcsetattr(fd, termios.TCSANOW, raw)
         except (termios.error, OSError, ValueError, AttributeError):
-            saved = None
-    env.info(welcome)
-    env.stdout.write(PROMPT)
-    env.stdout.flush()
+            pass
 
-    def hand_over() -> None:
-        if saved is not None:
-            try:
-                termios.tcsetattr(fd, termios.TCSANOW, saved)  # (keeps what was typed)
-            except (termios.error, OSError):
-                pass
-        env.stdout.write("\r\x1b[K")
-        env.stdout.flush()
+    def hand_over(self) -> None:
+        """The editor's turn: the terminal's modes back (what was typed stays to be read),
+        and the line cleared for the editor to draw the prompt in its place. Once."""
+        if self.shown:
+            self.shown = False
+            self.env.stdout.write("\r\x1b[K")
+            self.env.stdout.flush()
+        self._modes_back()
 
-    return hand_over
+    def give_back(self) -> None:
+        """The session is over, or never started: the terminal's modes as they were."""
+        self._modes_back()
+
+    def _modes_back(self) -> None:
+        if self.saved is None:
+            return
+        import termios
+
+        saved, self.saved = self.saved, None
+        try:
+            termios.tcsetattr(self.fd, termios.TCSANOW, saved)
+        except (termios.error, OSError):
+            pass
 
 
 def _line_editor(
