@@ -53,6 +53,7 @@ from outscale_cli.settings import Settings
 
 UNREACHABLE_AFTER = 3  # connection failures in a row, with no success between
 COOLDOWN_FIRST, COOLDOWN_MOST = 1.0, 30.0
+READY_A_TURN = 4  # ready connections the batch's loop handles in one turn (event_loop)
 GRACE = 5.0  # seconds given to what is in flight when the run is stopped
 
 
@@ -102,18 +103,19 @@ class Unreachable(ConnectionFailed):
 
 
 def event_loop() -> asyncio.AbstractEventLoop:
-    """The batch's loop: on Linux, one that takes one ready connection at a time.
+    """The batch's loop: on Linux, one that takes a few ready connections a turn, not all.
 
     An asyncio loop handles every connection that is ready at once, then runs what they woke.
     On Python 3.11, aiohttp sends a request's body from a task of its own, which starts at the
     loop's next turn; so when answers come back together, every next request waits until all of
     them are handled, then all go out together, come back together 0.2 s later, and so on: the
-    bunch never breaks up. Taken one at a time, each answer's next request leaves as soon as
-    that answer is handled, and the next round comes back spread out. Against a server that
+    bunch never breaks up. Taken READY_A_TURN at a time, the next requests leave after a few
+    answers are handled, and the next round comes back spread out. Against a server that
     answers in 0.2 s, at -j 64, the time from an answer to the next request on its connection
-    went from 14.6 to 4.1 ms (median) and a 5,000-request run from 18.5 to 17.3 s
-    (benchmarks/README.md, "batch"). Elsewhere (no epoll), the default loop."""
-    selector = OneReady() if OneReady is not None else None
+    went from 9-11 to 3 ms (median) and a 5,000-request run from 17.4-17.8 to 17.1 s
+    (benchmarks/README.md, "batch"); one a turn did as well, but made 4 times as many turns
+    where every connection is busy. Elsewhere (no epoll), the default loop."""
+    selector = FewReady() if FewReady is not None else None
     if selector is None or not hasattr(selector, "_selector"):  # (the stdlib's, since 3.4)
         return asyncio.new_event_loop()
     return asyncio.SelectorEventLoop(selector)
@@ -121,9 +123,9 @@ def event_loop() -> asyncio.AbstractEventLoop:
 
 if hasattr(selectors, "EpollSelector"):
 
-    class OneReady(selectors.EpollSelector):
-        """EpollSelector, asking the kernel for one ready file at a time: epoll puts a file
-        it returns, if still ready, behind the others, so every connection gets its turn."""
+    class FewReady(selectors.EpollSelector):
+        """EpollSelector, asking the kernel for READY_A_TURN ready files at most: epoll puts a
+        file it returns, if still ready, behind the others, so every connection gets its turn."""
 
         def select(self, timeout: float | None = None) -> list[tuple[selectors.SelectorKey, int]]:
             if timeout is None:
@@ -133,7 +135,7 @@ if hasattr(selectors, "EpollSelector"):
             else:  # epoll counts milliseconds: never less than asked
                 wait = math.ceil(timeout * 1e3) * 1e-3
             try:
-                got = self._selector.poll(wait, 1)  # type: ignore[attr-defined]  # (its epoll)
+                got = self._selector.poll(wait, READY_A_TURN)  # type: ignore[attr-defined]
             except InterruptedError:
                 return []
             ready = []
@@ -146,7 +148,7 @@ if hasattr(selectors, "EpollSelector"):
             return ready
 
 else:  # pragma: no cover - macOS, Windows
-    OneReady = None  # type: ignore[assignment,misc]
+    FewReady = None  # type: ignore[assignment,misc]
 
 
 class Engine:
