@@ -53,7 +53,7 @@ from outscale_cli.settings import Settings
 
 UNREACHABLE_AFTER = 3  # connection failures in a row, with no success between
 COOLDOWN_FIRST, COOLDOWN_MOST = 1.0, 30.0
-READY_A_TURN = 4  # ready connections the batch's loop handles in one turn (event_loop)
+READY_A_TURN = 1  # ready connections the batch's loop handles in one turn (event_loop)
 GRACE = 5.0  # seconds given to what is in flight when the run is stopped
 
 
@@ -103,18 +103,19 @@ class Unreachable(ConnectionFailed):
 
 
 def event_loop() -> asyncio.AbstractEventLoop:
-    """The batch's loop: on Linux, one that takes a few ready connections a turn, not all.
+    """The batch's loop: on Linux, one that takes one ready connection a turn, not all.
 
     An asyncio loop handles every connection that is ready at once, then runs what they woke.
     On Python 3.11, aiohttp sends a request's body from a task of its own, which starts at the
     loop's next turn; so when answers come back together, every next request waits until all of
     them are handled, then all go out together, come back together 0.2 s later, and so on: the
-    bunch never breaks up. Taken READY_A_TURN at a time, the next requests leave after a few
-    answers are handled, and the next round comes back spread out. Against a server that
+    bunch never breaks up. Taken READY_A_TURN at a time, each answer's next request leaves as
+    soon as it is handled, and the next round comes back spread out. Against a server that
     answers in 0.2 s, at -j 64, the time from an answer to the next request on its connection
-    went from 9-11 to 3 ms (median) and a 5,000-request run from 17.4-17.8 to 17.1 s
-    (benchmarks/README.md, "batch"); one a turn did as well, but made 4 times as many turns
-    where every connection is busy. Elsewhere (no epoll), the default loop."""
+    went from 9-11 to 3 ms (median) and a 5,000-request run from 17.4-17.8 to 17.1 s. Four a
+    turn made 4 times fewer turns where every connection is busy (-j 512, no latency: 5% less
+    CPU), but the 5,000 requests took 0.2 s longer against the stand-in, 4 rounds of 4
+    (benchmarks/README.md, "batch"). Elsewhere (no epoll), the default loop."""
     selector = FewReady() if FewReady is not None else None
     if selector is None or not hasattr(selector, "_selector"):  # (the stdlib's, since 3.4)
         return asyncio.new_event_loop()
