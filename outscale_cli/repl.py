@@ -141,13 +141,11 @@ class InstantPrompt:
             self.shown = False
             self.env.stdout.write("\r\x1b[K")
             self.env.stdout.flush()
-        self._modes_back()
+        self.give_back()
 
     def give_back(self) -> None:
-        """The session is over, or never started: the terminal's modes as they were."""
-        self._modes_back()
-
-    def _modes_back(self) -> None:
+        """The terminal's modes as they were (once): for the editor, or when the session is
+        over or never started."""
         if self.saved is None:
             return
         import termios

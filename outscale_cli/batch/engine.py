@@ -116,8 +116,11 @@ def event_loop() -> asyncio.AbstractEventLoop:
     turn made 4 times fewer turns where every connection is busy (-j 512, no latency: 5% less
     CPU), but the 5,000 requests took 0.2 s longer against the stand-in, 4 rounds of 4
     (benchmarks/README.md, "batch"). Elsewhere (no epoll), the default loop."""
-    selector = FewReady() if FewReady is not None else None
-    if selector is None or not hasattr(selector, "_selector"):  # (the stdlib's, since 3.4)
+    if FewReady is None:
+        return asyncio.new_event_loop()
+    selector = FewReady()
+    if not hasattr(selector, "_selector"):  # (the stdlib's epoll object, since 3.4)
+        selector.close()
         return asyncio.new_event_loop()
     return asyncio.SelectorEventLoop(selector)
 
